@@ -1,0 +1,209 @@
+"""The operator's command line: ``jwtauth serve | user ... | db upgrade | secret``.
+
+Thin on purpose: it gathers options and calls the same service the server uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from .config import Settings, load_settings
+from .errors import AuthError, ConfigError
+from .service import AuthService
+from .store import Database, create_database
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = create_database(settings.database_url, schema=settings.database_schema)
+        service = AuthService(settings, db)
+        try:
+            await db.upgrade()
+            return await work(service, db)
+        finally:
+            service.hasher.close()
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AuthError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """jwtauth: a JWT authentication server. Settings come from JWTAUTH_* variables
+    and a .env file in the working directory."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (JWTAUTH_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (JWTAUTH_PORT, default 8000).")
+@click.option("--workers", type=int, help="Worker processes (JWTAUTH_WORKERS, default 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Apply migrations, make sure a signing key exists, and serve HTTP."""
+    import uvicorn
+
+    # Workers re-read settings from the environment: pass the command line on that way.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"JWTAUTH_{name}"] = str(value)
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    os.umask(0o077)  # the database, its WAL and the key file are for this user only
+    try:
+        settings.validate_for_serving()
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
+
+    async def prepare(service: AuthService, db: Database) -> None:
+        await service.reload_keys()
+
+    _run(settings, prepare)
+    click.echo(
+        f"jwtauth listening on http://{settings.host}:{settings.port} "
+        f"(issuer {settings.effective_issuer}, {settings.workers} worker(s))",
+        err=True,
+    )
+    uvicorn.run(
+        "jwtauth.web.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every schema migration not yet applied."""
+
+    async def nothing(service: AuthService, db: Database) -> None:
+        return None
+
+    _run(_settings(), nothing)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--bytes", "length", type=click.IntRange(32, 256), default=48, show_default=True)
+def secret(length: int) -> None:
+    """Print a strong random secret (for JWTAUTH_SECRET or JWTAUTH_KEY_ENCRYPTION_KEY)."""
+    click.echo(secrets.token_urlsafe(length))
+
+
+@main.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="A role besides 'user'; repeatable.")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_create(name: str, roles: tuple[str, ...], email: str | None, password_stdin: bool) -> None:
+    """Create a user (password from a prompt, or --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    all_roles = list(dict.fromkeys(["user", *roles]))
+
+    async def create(service: AuthService, db: Database) -> str:
+        created = await service.register(name, password, email=email, roles=all_roles)
+        return created.id
+
+    user_id = _run(_settings(), create)
+    click.echo(f"created {name} ({user_id}) with roles {','.join(all_roles)}")
+
+
+@user.command("list")
+@click.option("--limit", type=click.IntRange(1, 100000), default=1000, show_default=True)
+def user_list(limit: int) -> None:
+    """List users: id, name, roles, creation time."""
+
+    async def page(service: AuthService, db: Database) -> list[Any]:
+        return await service.list_users(limit=limit, offset=0)
+
+    for record in _run(_settings(), page):
+        click.echo(
+            f"{record.id}  {record.username:<24} {','.join(record.roles):<20} "
+            f"{record.created_at.isoformat()}"
+        )
+
+
+def _find(service: AuthService, name: str) -> Awaitable[Any]:
+    return service.users.by_username(name)
+
+
+@user.command("set-roles")
+@click.argument("name")
+@click.argument("roles", nargs=-1, required=True)
+def user_set_roles(name: str, roles: tuple[str, ...]) -> None:
+    """Replace a user's roles (effective at the user's next refresh)."""
+
+    async def change(service: AuthService, db: Database) -> list[str]:
+        found = await _find(service, name)
+        if found is None:
+            raise click.ClickException(f"no user named {name}")
+        return (await service.set_roles(found.id, list(roles))).roles
+
+    click.echo(f"{name}: roles {','.join(_run(_settings(), change))}")
+
+
+@user.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_delete(name: str, yes: bool) -> None:
+    """Delete a user; its sessions and tokens stop working at once."""
+    if not yes:
+        click.confirm(f"Delete {name} and end all its sessions?", abort=True)
+
+    async def remove(service: AuthService, db: Database) -> None:
+        found = await _find(service, name)
+        if found is None:
+            raise click.ClickException(f"no user named {name}")
+        await service.delete_user(found.id)
+
+    _run(_settings(), remove)
+    click.echo(f"deleted {name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Settings, read from ``JWTAUTH_*`` environment variables and a ``.env`` file."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigError
+
+Algorithm = Literal["ES256", "RS256", "EdDSA", "HS256"]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> int:
+    """Whole seconds from ``900``, ``"900"``, ``"15m"``, ``"12h"`` or ``"7d"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a number with s, m, h or d")
+    if isinstance(value, int):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration (whole seconds, or a number with s/m/h/d)")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration), Field(ge=0)]
+
+
+def _split_origins(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the server. The README's configuration table documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JWTAUTH_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    database_url: str = "sqlite:///jwtauth.db"
+    database_schema: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    redis_url: str | None = None
+    public_url: str | None = None
+    issuer: str | None = None
+    audience: str = "jwtauth"
+    algorithm: Algorithm = "ES256"
+    secret: SecretStr | None = None
+    key_encryption_key: SecretStr | None = None
+    access_ttl: Duration = 900
+    refresh_ttl: Duration = 7 * 86400
+    refresh_absolute_ttl: Duration = 30 * 86400
+    refresh_reuse_grace: Duration = 0
+    clock_skew: Duration = 30
+    cookie_secure: bool = True
+    allowed_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_origins)] = []
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_cost: int = Field(19456, ge=8 * 1024)
+    argon2_parallelism: int = Field(1, ge=1)
+    hash_threads: int = Field(0, ge=0)
+    login_max_failures: int = Field(5, ge=1)
+    login_backoff_base: Duration = 1
+    login_backoff_max: Duration = 900
+    login_address_max_failures: int = Field(100, ge=1)
+    login_address_window: Duration = 300
+    revocation_poll_interval: float = Field(0.25, gt=0, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("public_url", "issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.access_ttl < 1 or self.refresh_ttl < 1:
+            raise ValueError("access_ttl and refresh_ttl must be at least 1 second")
+        if self.refresh_absolute_ttl < self.refresh_ttl:
+            raise ValueError("refresh_absolute_ttl must not be shorter than refresh_ttl")
+        return self
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def revocation_ttl(self) -> int:
+        """How long a revocation must be remembered: the life of any token it kills."""
+        return self.access_ttl + self.clock_skew
+
+    def validate_for_serving(self) -> None:
+        """Refuse to start on a configuration that would be unsafe (RFC 8725 section 3.5)."""
+        if self.algorithm == "HS256":
+            secret = self.secret.get_secret_value().encode() if self.secret else b""
+            if len(secret) < 32:
+                raise ConfigError(
+                    "JWTAUTH_ALGORITHM=HS256 needs JWTAUTH_SECRET of at least 32 bytes; "
+                    "generate one with `jwtauth secret`."
+                )
+            if len(set(secret)) < 8:
+                raise ConfigError("JWTAUTH_SECRET is too repetitive to be a secret.")
+        if self.key_encryption_key is not None:
+            if len(self.key_encryption_key.get_secret_value().encode()) < 32:
+                raise ConfigError("JWTAUTH_KEY_ENCRYPTION_KEY must be at least 32 bytes.")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``, with explicit overrides on top."""
+    try:
+        return Settings(**overrides)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid configuration: {exc}") from exc

@@ -1,0 +1,104 @@
+"""Login failure limits (API.md "Login limits"), in memory for one process.
+
+Failures count per (client address, account) with exponential back-off after a
+threshold, and per client address in a sliding window. Successes never count, and a
+success clears its (address, account) counter. While limited, even the right password
+is answered 429, so guessing cannot continue behind the limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .errors import RateLimited
+
+_MAX_TRACKED = 100_000
+
+
+class LoginLimiter(Protocol):
+    async def check(self, address: str, username: str) -> None: ...
+    async def failed(self, address: str, username: str) -> None: ...
+    async def succeeded(self, address: str, username: str) -> None: ...
+
+
+@dataclass(slots=True)
+class _Account:
+    failures: int = 0
+    last_failure: float = 0.0
+
+
+@dataclass(slots=True)
+class _Address:
+    failures: deque[float] = field(default_factory=deque)
+
+
+class MemoryLoginLimiter:
+    def __init__(
+        self,
+        *,
+        max_failures: int,
+        backoff_base: float,
+        backoff_max: float,
+        address_max_failures: int,
+        address_window: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._max_failures = max_failures
+        self._base = backoff_base
+        self._cap = backoff_max
+        self._address_max = address_max_failures
+        self._window = address_window
+        self._clock = clock
+        self._accounts: dict[tuple[str, str], _Account] = {}
+        self._addresses: dict[str, _Address] = {}
+
+    def _account_wait(self, account: _Account, now: float) -> float:
+        excess = account.failures - self._max_failures
+        if excess < 0:
+            return 0.0
+        delay = min(self._cap, self._base * (2**excess))
+        return account.last_failure + delay - now
+
+    def _address_wait(self, entry: _Address, now: float) -> float:
+        while entry.failures and entry.failures[0] <= now - self._window:
+            entry.failures.popleft()
+        if len(entry.failures) < self._address_max:
+            return 0.0
+        return entry.failures[0] + self._window - now
+
+    async def check(self, address: str, username: str) -> None:
+        now = self._clock()
+        wait = 0.0
+        account = self._accounts.get((address, username))
+        if account is not None:
+            wait = self._account_wait(account, now)
+        entry = self._addresses.get(address)
+        if entry is not None:
+            wait = max(wait, self._address_wait(entry, now))
+        if wait > 0:
+            raise RateLimited(math.ceil(wait))
+
+    async def failed(self, address: str, username: str) -> None:
+        now = self._clock()
+        if len(self._accounts) > _MAX_TRACKED or len(self._addresses) > _MAX_TRACKED:
+            self._forget_stale(now)
+        account = self._accounts.setdefault((address, username), _Account())
+        account.failures += 1
+        account.last_failure = now
+        self._addresses.setdefault(address, _Address()).failures.append(now)
+
+    async def succeeded(self, address: str, username: str) -> None:
+        self._accounts.pop((address, username), None)
+
+    def _forget_stale(self, now: float) -> None:
+        horizon = max(self._cap, self._window)
+        self._accounts = {
+            k: v for k, v in self._accounts.items() if v.last_failure > now - horizon
+        }
+        self._addresses = {
+            k: v for k, v in self._addresses.items() if v.failures and v.failures[-1] > now - horizon
+        }

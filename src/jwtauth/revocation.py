@@ -1,0 +1,49 @@
+"""What is revoked, held in memory so that checking a token costs no I/O.
+
+Entries name a session (``sid``) or a whole user (``sub``, for deleted users) and live
+only as long as a token they could kill: revocation time + access TTL + clock skew.
+The store keeps the same entries as a log; every process follows that log (and Redis,
+when configured) to keep this set in step across workers and instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+from .claims import Claims
+
+
+class RevocationKind(StrEnum):
+    SESSION = "sid"
+    USER = "sub"
+
+
+class RevocationList:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._sessions: dict[str, float] = {}
+        self._users: dict[str, float] = {}
+        self._next_purge = 0.0
+
+    def add(self, kind: RevocationKind, value: str, until: float) -> None:
+        table = self._sessions if kind is RevocationKind.SESSION else self._users
+        if table.get(value, 0.0) < until:
+            table[value] = until
+
+    def is_revoked(self, claims: Claims) -> bool:
+        now = self._clock()
+        if now >= self._next_purge:
+            self._purge(now)
+        return claims.sid in self._sessions or claims.sub in self._users
+
+    def _purge(self, now: float) -> None:
+        # Amortized: at most once a second, on the request path but O(expired) cheap.
+        self._next_purge = now + 1.0
+        for table in (self._sessions, self._users):
+            expired = [key for key, until in table.items() if until <= now]
+            for key in expired:
+                del table[key]
+
+    def __len__(self) -> int:
+        return len(self._sessions) + len(self._users)

@@ -1,0 +1,293 @@
+"""AuthService: every account and session operation, with no web types.
+
+The web layer turns HTTP into calls here and ``AuthError``s back into HTTP. Everything
+this module needs arrives through the constructor, so two differently configured
+services can live in one process (the tests build one per test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from .claims import Claims
+from .config import Settings
+from .errors import InvalidCredentials, InvalidGrant, NotFound, WrongPassword
+from .keys import KeyCipher, Keyring, key_from_secret, load_or_create_kek_file
+from .passwords import PasswordHasher, validate_new_password
+from .ratelimit import LoginLimiter, MemoryLoginLimiter
+from .revocation import RevocationKind, RevocationList
+from .sessions import new_refresh_token
+from .store import Database
+from .store.keys import KeyStore
+from .store.revocations import RevocationLog
+from .store.sessions import Outcome, SessionRecord, SessionStore
+from .store.users import UserRecord, UserStore, delete_user
+from .tokens import ClaimsPolicy, TokenIssuer
+from .verifier import Verifier
+
+log = logging.getLogger("jwtauth")
+
+DEFAULT_ROLES = ["user"]
+_FOLLOW_OVERLAP = 5.0  # seconds re-read on each poll, for transactions that commit late
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    address: str
+    user_agent: str | None
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        limiter: LoginLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.keyring = Keyring()
+        self.revocations = RevocationList(clock)
+        self.verifier = Verifier(
+            self.keyring,
+            issuer=settings.effective_issuer,
+            audience=settings.audience,
+            leeway=settings.clock_skew,
+            revocations=self.revocations,
+            clock=clock,
+        )
+        policy = ClaimsPolicy(settings.effective_issuer, settings.audience, settings.clock_skew)
+        self.issuer = TokenIssuer(self.keyring, policy, settings.access_ttl, clock)
+        self.hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
+            threads=settings.hash_threads,
+        )
+        self.limiter: LoginLimiter = limiter or MemoryLoginLimiter(
+            max_failures=settings.login_max_failures,
+            backoff_base=settings.login_backoff_base,
+            backoff_max=settings.login_backoff_max,
+            address_max_failures=settings.login_address_max_failures,
+            address_window=settings.login_address_window,
+            clock=clock,
+        )
+        self.users = UserStore(db)
+        self.sessions = SessionStore(db, revocation_ttl=settings.revocation_ttl)
+        self.revocation_log = RevocationLog(db)
+        self.key_store = KeyStore(db, self._key_cipher())
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _key_cipher(self) -> KeyCipher | None:
+        kek = self.settings.key_encryption_key
+        if kek is not None:
+            return KeyCipher(kek.get_secret_value().encode())
+        if self.db.sqlite_path is not None:
+            path = self.db.sqlite_path.with_name(self.db.sqlite_path.name + ".key")
+            return KeyCipher(load_or_create_kek_file(path))
+        return None
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def start(self) -> None:
+        """Load keys and revocations, then follow the revocation log in the background."""
+        self.settings.validate_for_serving()
+        await self.reload_keys()
+        now = self.now()
+        for entry in await self.revocation_log.active(now):
+            self.revocations.add(RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp())
+        self._tasks.append(asyncio.create_task(self._follow_revocations(self.clock())))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self.hasher.close()
+
+    async def reload_keys(self) -> None:
+        if self.settings.algorithm == "HS256":
+            secret = self.settings.secret
+            assert secret is not None  # validate_for_serving checked it
+            self.keyring.replace([key_from_secret(secret.get_secret_value().encode())])
+            return
+        await self.key_store.ensure_current(self.settings.algorithm, self.now())
+        self.keyring.replace(await self.key_store.published())
+
+    async def _follow_revocations(self, since: float) -> None:
+        """Replay revocations written by other processes into this one's memory."""
+        interval = self.settings.revocation_poll_interval
+        next_purge = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            started = self.clock()
+            try:
+                moment = datetime.fromtimestamp(since - _FOLLOW_OVERLAP, UTC)
+                for entry in await self.revocation_log.since(moment):
+                    self.revocations.add(
+                        RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp()
+                    )
+                since = started
+                if started >= next_purge:
+                    await self.revocation_log.purge(self.now())
+                    next_purge = started + 60
+            except (OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("revocation log unreachable: %s", type(exc).__name__)
+
+    def _revoke_locally(self, kind: RevocationKind, values: list[str]) -> None:
+        until = self.clock() + self.settings.revocation_ttl
+        for value in values:
+            self.revocations.add(kind, value, until)
+
+    # -- accounts --------------------------------------------------------------------
+
+    async def register(
+        self, username: str, password: str, *, email: str | None = None,
+        roles: list[str] | None = None,
+    ) -> UserRecord:
+        validate_new_password(password, username=username)
+        password_hash = await self.hasher.hash(password)
+        user = await self.users.create(
+            username=username, password_hash=password_hash,
+            roles=list(roles or DEFAULT_ROLES), email=email, now=self.now(),
+        )
+        log.info("user registered", extra={"user_id": user.id})
+        return user
+
+    async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
+        await self.limiter.check(client.address, username)
+        user = await self.users.by_username(username)
+        ok, new_hash = await self.hasher.verify(user.password_hash if user else None, password)
+        if not ok or user is None:
+            await self.limiter.failed(client.address, username)
+            log.info("login failed", extra={"client": client.address})
+            raise InvalidCredentials()
+        await self.limiter.succeeded(client.address, username)
+        if new_hash is not None:
+            await self.users.set_password_hash(user.id, new_hash, self.now())
+        token = new_refresh_token()
+        session_id = await self.sessions.create(
+            user_id=user.id, token=token, now=self.now(), ttl=self.settings.refresh_ttl,
+            absolute_ttl=self.settings.refresh_absolute_ttl, user_agent=client.user_agent,
+            client_ip=client.address,
+        )
+        log.info("login", extra={"user_id": user.id, "session_id": session_id})
+        return self._pair(user, session_id, token, self.settings.refresh_ttl)
+
+    def _pair(self, user: UserRecord, session_id: str, token: str, refresh_in: int) -> TokenPair:
+        access = self.issuer.issue(
+            sub=user.id, sid=session_id, roles=user.roles, username=user.username
+        )
+        return TokenPair(access, self.settings.access_ttl, token, refresh_in)
+
+    async def refresh(self, presented: str) -> TokenPair:
+        if not presented or len(presented) > 256:
+            raise InvalidGrant("malformed")
+        now = self.now()
+        result = await self.sessions.rotate(
+            presented, new_token=new_refresh_token(), now=now,
+            ttl=self.settings.refresh_ttl, grace=self.settings.refresh_reuse_grace,
+        )
+        if result.outcome is Outcome.REUSED:
+            assert result.session_id is not None
+            self._revoke_locally(RevocationKind.SESSION, [result.session_id])
+            log.warning(
+                "refresh token reuse: family revoked",
+                extra={"user_id": result.user_id, "session_id": result.session_id},
+            )
+            raise InvalidGrant("reused")
+        if result.outcome is Outcome.INVALID:
+            raise InvalidGrant("invalid")
+        assert result.user_id and result.session_id and result.token and result.expires_at
+        user = await self.users.by_id(result.user_id)
+        if user is None:
+            raise InvalidGrant("user gone")
+        refresh_in = max(1, int((result.expires_at - now).total_seconds()))
+        return self._pair(user, result.session_id, result.token, refresh_in)
+
+    async def logout(self, claims: Claims | None, refresh_token: str | None) -> None:
+        """End the session of the access token and/or of the refresh token."""
+        targets: list[tuple[str, str]] = []
+        if claims is not None:
+            targets.append((claims.sid, claims.sub))
+        if refresh_token:
+            found = await self.sessions.session_of_token(refresh_token)
+            if found is not None and (claims is None or found[1] == claims.sub):
+                targets.append(found)
+        if not targets:
+            raise InvalidGrant("nothing to log out")
+        for session_id, user_id in dict.fromkeys(targets):
+            await self.sessions.revoke(session_id, self.now(), user_id=user_id)
+            self._revoke_locally(RevocationKind.SESSION, [session_id])
+            log.info("logout", extra={"user_id": user_id, "session_id": session_id})
+
+    async def logout_all(self, claims: Claims) -> None:
+        ended = await self.sessions.revoke_all(claims.sub, self.now())
+        self._revoke_locally(RevocationKind.SESSION, [*ended, claims.sid])
+        log.info("logout everywhere", extra={"user_id": claims.sub, "sessions": len(ended)})
+
+    async def list_sessions(self, claims: Claims) -> list[SessionRecord]:
+        return await self.sessions.live_for_user(claims.sub, self.now())
+
+    async def end_session(self, claims: Claims, session_id: str) -> None:
+        if not await self.sessions.revoke(session_id, self.now(), user_id=claims.sub):
+            raise NotFound("No such session.")
+        self._revoke_locally(RevocationKind.SESSION, [session_id])
+        log.info("session ended", extra={"user_id": claims.sub, "session_id": session_id})
+
+    async def change_password(self, claims: Claims, current: str, new: str) -> None:
+        user = await self.users.by_id(claims.sub)
+        if user is None:
+            raise InvalidCredentials()
+        ok, _ = await self.hasher.verify(user.password_hash, current)
+        if not ok:
+            raise WrongPassword()
+        validate_new_password(new, username=user.username)
+        await self.users.set_password_hash(user.id, await self.hasher.hash(new), self.now())
+        ended = await self.sessions.revoke_all(user.id, self.now(), keep=claims.sid)
+        self._revoke_locally(RevocationKind.SESSION, ended)
+        log.info("password changed", extra={"user_id": user.id, "sessions_ended": len(ended)})
+
+    # -- administration --------------------------------------------------------------
+
+    async def list_users(self, *, limit: int, offset: int) -> list[UserRecord]:
+        return await self.users.page(limit=limit, offset=offset)
+
+    async def set_roles(self, user_id: str, roles: list[str]) -> UserRecord:
+        user = await self.users.set_roles(user_id, list(dict.fromkeys(roles)), self.now())
+        if user is None:
+            raise NotFound("No such user.")
+        log.info("roles changed", extra={"user_id": user_id, "roles": user.roles})
+        return user
+
+    async def delete_user(self, user_id: str) -> None:
+        if not await delete_user(
+            self.db, user_id, self.now(), revocation_ttl=self.settings.revocation_ttl
+        ):
+            raise NotFound("No such user.")
+        self._revoke_locally(RevocationKind.USER, [user_id])
+        log.info("user deleted", extra={"user_id": user_id})
+

@@ -1,0 +1,243 @@
+"""Queries on refresh-token families: create, rotate (atomically), revoke.
+
+Rotation is a single conditional UPDATE (``used_at IS NULL``) that only one of any number
+of concurrent requests can win, on SQLite (one writer at a time) and PostgreSQL (row
+lock, then the WHERE is re-evaluated) alike. Everything a rotation or a revocation
+changes, the revocation log entry included, commits in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..revocation import RevocationKind
+from ..sessions import hash_refresh_token, open_successor, seal_successor
+from .database import Database
+from .revocations import record_revocation
+from .tables import refresh_tokens as rt
+from .tables import sessions
+
+
+class Outcome(StrEnum):
+    ROTATED = "rotated"
+    GRACE = "grace"  # a second tab inside the reuse grace window: same successor
+    REUSED = "reused"  # a rotated-away token came back: the family is now revoked
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RotateResult:
+    outcome: Outcome
+    session_id: str | None = None
+    user_id: str | None = None
+    token: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str | None
+
+
+class SessionStore:
+    def __init__(self, db: Database, *, revocation_ttl: int) -> None:
+        self._db = db
+        self._revocation_ttl = timedelta(seconds=revocation_ttl)
+
+    async def create(
+        self,
+        *,
+        user_id: str,
+        token: str,
+        now: datetime,
+        ttl: int,
+        absolute_ttl: int,
+        user_agent: str | None,
+        client_ip: str | None,
+    ) -> str:
+        session_id = str(uuid.uuid4())
+        cap = now + timedelta(seconds=absolute_ttl)
+        async with self._db.begin() as conn:
+            await conn.execute(
+                sessions.insert().values(
+                    id=session_id, user_id=user_id, created_at=now, last_used_at=now,
+                    expires_at=cap, user_agent=(user_agent or "")[:512] or None,
+                    client_ip=client_ip,
+                )
+            )
+            await conn.execute(
+                rt.insert().values(
+                    token_hash=hash_refresh_token(token), session_id=session_id,
+                    created_at=now, expires_at=min(now + timedelta(seconds=ttl), cap),
+                )
+            )
+        return session_id
+
+    async def rotate(
+        self, presented: str, *, new_token: str, now: datetime, ttl: int, grace: int
+    ) -> RotateResult:
+        presented_hash = hash_refresh_token(presented)
+        async with self._db.connect() as conn:
+            # The write comes first: it takes SQLite's write lock before any read, so no
+            # transaction ever upgrades from a stale snapshot.
+            won = (
+                await conn.execute(
+                    rt.update()
+                    .where(rt.c.token_hash == presented_hash, rt.c.used_at.is_(None))
+                    .values(used_at=now)
+                    .returning(rt.c.session_id, rt.c.expires_at)
+                )
+            ).first()
+            if won is not None:
+                result = await self._finish_rotation(
+                    conn, won.session_id, won.expires_at, presented, presented_hash,
+                    new_token=new_token, now=now, ttl=ttl,
+                )
+            else:
+                result = await self._not_current(conn, presented, presented_hash, now, grace)
+            if result.outcome in (Outcome.ROTATED, Outcome.REUSED):
+                await conn.commit()
+            else:
+                await conn.rollback()
+            return result
+
+    async def _finish_rotation(
+        self, conn: AsyncConnection, session_id: str, token_expires: datetime,
+        presented: str, presented_hash: str, *, new_token: str, now: datetime, ttl: int,
+    ) -> RotateResult:
+        session = (
+            await conn.execute(sessions.select().where(sessions.c.id == session_id))
+        ).first()
+        if (
+            session is None
+            or session.revoked_at is not None
+            or session.expires_at <= now
+            or token_expires <= now
+        ):
+            return RotateResult(Outcome.INVALID)
+        new_hash = hash_refresh_token(new_token)
+        expires_at = min(now + timedelta(seconds=ttl), session.expires_at)
+        await conn.execute(
+            rt.insert().values(
+                token_hash=new_hash, session_id=session_id, created_at=now, expires_at=expires_at
+            )
+        )
+        await conn.execute(
+            rt.update()
+            .where(rt.c.token_hash == presented_hash)
+            .values(successor_hash=new_hash, successor_sealed=seal_successor(new_token, presented))
+        )
+        await conn.execute(
+            sessions.update().where(sessions.c.id == session_id).values(last_used_at=now)
+        )
+        return RotateResult(Outcome.ROTATED, session_id, session.user_id, new_token, expires_at)
+
+    async def _not_current(
+        self, conn: AsyncConnection, presented: str, presented_hash: str, now: datetime,
+        grace: int,
+    ) -> RotateResult:
+        old = (await conn.execute(rt.select().where(rt.c.token_hash == presented_hash))).first()
+        if old is None or old.used_at is None:
+            return RotateResult(Outcome.INVALID)
+        session = (
+            await conn.execute(sessions.select().where(sessions.c.id == old.session_id))
+        ).first()
+        if session is None or session.revoked_at is not None:
+            return RotateResult(Outcome.INVALID)
+        if grace > 0 and now - old.used_at <= timedelta(seconds=grace) and old.successor_hash:
+            successor = (
+                await conn.execute(rt.select().where(rt.c.token_hash == old.successor_hash))
+            ).first()
+            # Hand out the successor only while it is itself unused and alive; otherwise
+            # the old token is plain reuse.
+            if successor is not None and successor.used_at is None and successor.expires_at > now:
+                token = open_successor(old.successor_sealed, presented)
+                return RotateResult(
+                    Outcome.GRACE, session.id, session.user_id, token, successor.expires_at
+                )
+        await self._revoke(conn, [session.id], now)
+        return RotateResult(Outcome.REUSED, session.id, session.user_id)
+
+    async def _revoke(self, conn: AsyncConnection, session_ids: list[str], now: datetime) -> None:
+        if not session_ids:
+            return
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id.in_(session_ids), sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        for session_id in session_ids:
+            await record_revocation(
+                conn, kind=RevocationKind.SESSION, value=session_id, now=now,
+                expires_at=now + self._revocation_ttl,
+            )
+
+    async def revoke(self, session_id: str, now: datetime, *, user_id: str | None = None) -> bool:
+        """Revoke one family; with ``user_id``, only if it belongs to that user."""
+        query = sa.select(sessions.c.id).where(
+            sessions.c.id == session_id, sessions.c.revoked_at.is_(None)
+        )
+        if user_id is not None:
+            query = query.where(sessions.c.user_id == user_id)
+        async with self._db.begin() as conn:
+            found = (await conn.execute(query)).first()
+            if found is None:
+                return False
+            await self._revoke(conn, [session_id], now)
+        return True
+
+    async def revoke_all(
+        self, user_id: str, now: datetime, *, keep: str | None = None
+    ) -> list[str]:
+        query = sa.select(sessions.c.id).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
+        )
+        if keep is not None:
+            query = query.where(sessions.c.id != keep)
+        async with self._db.begin() as conn:
+            ids = list((await conn.execute(query)).scalars())
+            await self._revoke(conn, ids, now)
+        return ids
+
+    async def session_of_token(self, token: str) -> tuple[str, str] | None:
+        """(session id, user id) of any refresh token ever issued, current or not."""
+        query = (
+            sa.select(sessions.c.id, sessions.c.user_id)
+            .join(rt, rt.c.session_id == sessions.c.id)
+            .where(rt.c.token_hash == hash_refresh_token(token))
+        )
+        async with self._db.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (row.id, row.user_id) if row else None
+
+    async def live_for_user(self, user_id: str, now: datetime) -> list[SessionRecord]:
+        alive_token = (
+            sa.select(rt.c.token_hash)
+            .where(rt.c.session_id == sessions.c.id, rt.c.used_at.is_(None), rt.c.expires_at > now)
+            .exists()
+        )
+        query = (
+            sessions.select()
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+                alive_token,
+            )
+            .order_by(sessions.c.last_used_at.desc())
+        )
+        async with self._db.connect() as conn:
+            return [
+                SessionRecord(r.id, r.user_id, r.created_at, r.last_used_at, r.user_agent)
+                for r in await conn.execute(query)
+            ]

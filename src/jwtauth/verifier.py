@@ -1,0 +1,99 @@
+"""``Verifier``: what a resource server uses to check our access tokens.
+
+It holds keys and (optionally) a revocation list in memory, so ``verify`` does no I/O.
+A verified token is remembered (bounded) so a repeated token skips the signature check;
+a remembered result is never trusted past its ``exp`` nor past a revocation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .claims import Claims
+from .errors import InvalidToken
+from .keys import Keyring, SigningKey, key_from_secret, load_public_jwk
+from .revocation import RevocationList
+from .tokens import ClaimsPolicy, verify_access_token
+
+
+class Verifier:
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.keyring = keyring
+        self.policy = ClaimsPolicy(issuer=issuer, audience=audience, leeway=leeway)
+        self.revocations = revocations
+        self._clock = clock
+        self._cache: dict[str, Claims] = {}
+        self._cache_size = cache_size
+        self._cache_version = keyring.version
+
+    @classmethod
+    def from_keys(
+        cls, keys: Iterable[SigningKey | dict[str, Any]], *, issuer: str, audience: str,
+        **options: Any,
+    ) -> Verifier:
+        """From local keys: ``SigningKey`` objects or public JWK dicts (with kid and alg)."""
+        loaded = [k if isinstance(k, SigningKey) else load_public_jwk(k) for k in keys]
+        return cls(Keyring(loaded), issuer=issuer, audience=audience, **options)
+
+    @classmethod
+    def from_jwks(
+        cls, jwks: dict[str, Any], *, issuer: str, audience: str, **options: Any
+    ) -> Verifier:
+        keys = jwks.get("keys")
+        if not isinstance(keys, list):
+            raise ValueError("a JWKS is an object with a list of keys")
+        return cls.from_keys(keys, issuer=issuer, audience=audience, **options)
+
+    @classmethod
+    def from_secret(
+        cls, secret: str | bytes, *, issuer: str, audience: str, **options: Any
+    ) -> Verifier:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if len(raw) < 32:
+            raise ValueError("an HS256 secret must be at least 32 bytes")
+        return cls.from_keys([key_from_secret(raw)], issuer=issuer, audience=audience, **options)
+
+    def verify_sync(self, token: str) -> Claims:
+        now = self._clock()
+        claims = self._cached(token, now)
+        if claims is None:
+            claims = verify_access_token(token, self.keyring, self.policy, now)
+            self._remember(token, claims)
+        if self.revocations is not None and self.revocations.is_revoked(claims):
+            raise InvalidToken("revoked")
+        return claims
+
+    async def verify(self, token: str) -> Claims:
+        """The claims of a good token; ``InvalidToken`` for anything else."""
+        return self.verify_sync(token)
+
+    def _cached(self, token: str, now: float) -> Claims | None:
+        if self._cache_version != self.keyring.version:
+            # The key set changed: results verified with a removed key must not outlive it.
+            self._cache.clear()
+            self._cache_version = self.keyring.version
+            return None
+        claims = self._cache.get(token)
+        if claims is not None and now > claims.exp + self.policy.leeway:
+            del self._cache[token]
+            raise InvalidToken("expired")
+        return claims
+
+    def _remember(self, token: str, claims: Claims) -> None:
+        if len(self._cache) >= self._cache_size:
+            # Drop the older half (dicts keep insertion order): cheap and bounded.
+            for stale in list(self._cache)[: self._cache_size // 2]:
+                del self._cache[stale]
+        self._cache[token] = claims

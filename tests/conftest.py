@@ -1,0 +1,184 @@
+"""Fixtures: a real database per test (SQLite file, or a fresh PostgreSQL schema), an app
+built per test with an injectable clock, and a small client for the HTTP flows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jwtauth.config import Settings
+from jwtauth.web.app import create_app
+
+POSTGRES_URL = os.environ.get(
+    "JWTAUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("JWTAUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BASE_URL = "https://jwtauth.test"
+PASSWORD = "correct-horse-battery-9"
+
+# Cheap argon2 parameters keep the suite fast; production defaults are tested in
+# test_passwords.py.
+FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_cost": 8192, "argon2_parallelism": 1}
+
+
+def unavailable(what: str, reason: str) -> None:
+    """Skip on a laptop without the service; fail under CI=true, where it must be there."""
+    message = f"{what} is not reachable ({reason})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+_postgres_state: dict[str, str | None] = {}
+
+
+async def _probe_postgres() -> str | None:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def _drop_schema(schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Backend:
+    """Where one test's data lives: settings overrides for the database."""
+
+    name: str
+    overrides: dict[str, Any]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite", {"database_url": f"sqlite:///{tmp_path / 'jwtauth.db'}"})
+        return
+    if "error" not in _postgres_state:
+        _postgres_state["error"] = await _probe_postgres()
+    if _postgres_state["error"]:
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", _postgres_state["error"])
+    schema = "t_" + uuid.uuid4().hex[:16]
+    yield Backend("postgres", {"database_url": POSTGRES_URL, "database_schema": schema})
+    await _drop_schema(schema)
+
+
+@pytest.fixture
+def sqlite_backend(tmp_path: Path) -> Backend:
+    return Backend("sqlite", {"database_url": f"sqlite:///{tmp_path / 'jwtauth.db'}"})
+
+
+class Clock:
+    """An injectable clock: tests move time instead of sleeping."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Tokens:
+    access_token: str
+    refresh_token: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class Api:
+    """The HTTP flows the tests repeat (flaskr's AuthActions)."""
+
+    def __init__(self, client: httpx.AsyncClient, app: Any, clock: Clock) -> None:
+        self.client = client
+        self.app = app
+        self.clock = clock
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.service
+
+    async def register(self, username: str = "alice", password: str = PASSWORD) -> dict[str, Any]:
+        response = await self.client.post(
+            "/auth/register", json={"username": username, "password": password}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def login(self, username: str = "alice", password: str = PASSWORD) -> Tokens:
+        response = await self.client.post(
+            "/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return Tokens(body["access_token"], body["refresh_token"], body)
+
+    async def signup(self, username: str = "alice", password: str = PASSWORD) -> Tokens:
+        await self.register(username, password)
+        return await self.login(username, password)
+
+    async def admin(self, username: str = "root") -> Tokens:
+        """A user with the admin role, made the way an operator would (the service)."""
+        await self.service.register(username, PASSWORD, roles=["user", "admin"])
+        return await self.login(username)
+
+
+AppFactory = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api(backend: Backend) -> AsyncIterator[AppFactory]:
+    """Build an app on the test's backend; keyword arguments override settings."""
+    stack: list[tuple[Any, httpx.AsyncClient]] = []
+
+    async def build(clock: Clock | None = None, **overrides: Any) -> Api:
+        clock = clock or Clock()
+        settings = Settings(
+            **{**FAST_HASH, "public_url": None, "issuer": "https://jwtauth.test",
+               **backend.overrides, **overrides}
+        )
+        app = create_app(settings, clock=clock)
+        context = app.router.lifespan_context(app)
+        await context.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+        stack.append((context, client))
+        return Api(client, app, clock)
+
+    yield build
+    for context, client in reversed(stack):
+        await client.aclose()
+        await context.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def api(make_api: AppFactory) -> Api:
+    return await make_api()
