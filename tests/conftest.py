@@ -182,3 +182,88 @@ async def make_api(backend: Backend) -> AsyncIterator[AppFactory]:
 @pytest.fixture
 async def api(make_api: AppFactory) -> Api:
     return await make_api()
+
+
+# -- Real server processes on loopback (test_jwks.py, test_example.py) ------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveProcess:
+    """A process we started, serving HTTP at ``url``; its output goes to ``log``."""
+
+    url: str
+    process: Any
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_process(args: list[str], env: dict[str, str], url: str, log: Path,
+                  ready_path: str) -> LiveProcess:
+    """Start ``args`` and wait (at most 30 s) until GET ``url + ready_path`` answers."""
+    import subprocess
+    import sys
+    import time
+
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, *args], env=env, cwd=log.parent, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    live = LiveProcess(url, process, log, env)
+    for _ in range(300):
+        if process.poll() is not None:
+            pytest.fail(f"{args} exited with {process.returncode}:\n{live.output()}")
+        try:
+            httpx.get(url + ready_path, timeout=1)
+            return live
+        except httpx.TransportError:
+            time.sleep(0.1)
+    live.stop()
+    pytest.fail(f"{args} did not answer at {url} within 30 s:\n{live.output()}")
+
+
+def server_env(database: Path) -> dict[str, str]:
+    """The environment of a `jwtauth serve` on a fresh SQLite file, with cheap argon2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JWTAUTH_")}
+    env.update(
+        JWTAUTH_DATABASE_URL=f"sqlite:///{database}",
+        JWTAUTH_ARGON2_TIME_COST="1",
+        JWTAUTH_ARGON2_MEMORY_COST="8192",
+        JWTAUTH_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`python -m jwtauth serve` as its own process on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("live_server")
+    port = free_port()
+    live = start_process(
+        ["-m", "jwtauth", "serve", "--port", str(port)], server_env(workdir / "jwtauth.db"),
+        f"http://127.0.0.1:{port}", workdir / "server.log", "/healthz",
+    )
+    yield live
+    live.stop()

@@ -88,7 +88,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     _run(settings, prepare)
     click.echo(
         f"jwtauth listening on http://{settings.host}:{settings.port} "
-        f"(issuer {settings.effective_issuer}, {settings.workers} worker(s))",
+        f"({settings.workers} worker(s))",
         err=True,
     )
     uvicorn.run(
@@ -203,6 +203,71 @@ def user_delete(name: str, yes: bool) -> None:
 
     _run(_settings(), remove)
     click.echo(f"deleted {name}")
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys: list, rotate, import, export the public set."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key with its state (next, current, retiring, retired)."""
+
+    async def records(service: AuthService, db: Database) -> list[Any]:
+        return await service.key_store.records()
+
+    for record in _run(_settings(), records):
+        sealed = "sealed" if record.sealed else "plain"
+        click.echo(
+            f"{record.kid}  {record.alg:<6} {record.state:<9} {sealed:<6} "
+            f"created {record.created_at.isoformat()}"
+        )
+
+
+@keys.command("rotate")
+@click.option("--lead", type=int, default=0, show_default=True,
+              help="Seconds the new key is published before it signs.")
+def keys_rotate(lead: int) -> None:
+    """Make a new signing key; the old one verifies until its tokens expire."""
+
+    async def rotate(service: AuthService, db: Database) -> str:
+        await service.reload_keys()
+        return await service.rotate_keys(lead=lead)
+
+    click.echo(_run(_settings(), rotate))
+
+
+@keys.command("import")
+@click.argument("pem_file", type=click.File("r"))
+@click.option("--lead", type=int, default=0, show_default=True,
+              help="Seconds the key is published before it signs.")
+def keys_import(pem_file: Any, lead: int) -> None:
+    """Import a private key (PEM: P-256, RSA >= 2048 or Ed25519) as the signing key."""
+    from .keys import key_from_private_pem
+
+    try:
+        key = key_from_private_pem(pem_file.read())
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
+
+    async def add(service: AuthService, db: Database) -> str:
+        await service.reload_keys()
+        return await service.import_key(key, lead=lead)
+
+    click.echo(_run(_settings(), add))
+
+
+@keys.command("export-public")
+def keys_export_public() -> None:
+    """Print the public JWKS (what /.well-known/jwks.json serves)."""
+    import json
+
+    async def jwks(service: AuthService, db: Database) -> dict[str, Any]:
+        await service.reload_keys()
+        return service.keyring.jwks
+
+    click.echo(json.dumps(_run(_settings(), jwks), indent=2))
 
 
 if __name__ == "__main__":

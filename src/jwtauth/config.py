@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     algorithm: Algorithm = "ES256"
     secret: SecretStr | None = None
     key_encryption_key: SecretStr | None = None
+    key_rotation: Duration = 0
+    key_rotation_lead: Duration = 600
     access_ttl: Duration = 900
     refresh_ttl: Duration = 7 * 86400
     refresh_absolute_ttl: Duration = 30 * 86400
@@ -89,8 +91,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def configured_issuer(self) -> str | None:
+        """The issuer the operator chose (API.md: JWTAUTH_ISSUER, else the public URL)."""
+        return self.issuer or self.public_url
+
+    @property
     def effective_issuer(self) -> str:
-        return self.issuer or self.public_url or f"http://{self.host}:{self.port}"
+        """The configured issuer, else this server's own address: the first server on a
+        database records it there, and every later one adopts the recorded value."""
+        return self.configured_issuer or f"http://{self.host}:{self.port}"
 
     @property
     def revocation_ttl(self) -> int:

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
@@ -98,6 +99,29 @@ def load_private_pem(pem: str, *, kid: str, alg: Algorithm, state: KeyState) -> 
     return SigningKey(kid=kid, alg=alg, jwk=jwk, state=state)
 
 
+def key_from_private_pem(pem: str) -> SigningKey:
+    """An operator's private key (PEM); its algorithm follows from its type: P-256 is
+    ES256, RSA (2048 bits or more) RS256, Ed25519 EdDSA. Anything else is refused."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        loaded = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("not an unencrypted PEM private key") from exc
+    alg: Algorithm
+    if isinstance(loaded, ec.EllipticCurvePrivateKey) and loaded.curve.name == "secp256r1":
+        alg = "ES256"
+    elif isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size >= 2048:
+        alg = "RS256"
+    elif isinstance(loaded, ed25519.Ed25519PrivateKey):
+        alg = "EdDSA"
+    else:
+        raise ConfigError("only P-256, RSA of 2048 bits or more, and Ed25519 keys are accepted")
+    key = load_private_pem(pem, kid="", alg=alg, state=KeyState.CURRENT)
+    return SigningKey(kid=key.jwk.thumbprint(), alg=alg, jwk=key.jwk)
+
+
 def load_public_jwk(data: dict[str, Any]) -> SigningKey:
     """A verification-only key from a JWKS entry; the entry must name its algorithm."""
     alg = data.get("alg")
@@ -138,10 +162,11 @@ class KeyCipher:
     def open(self, kid: str, stored: str) -> str:
         if not stored.startswith(self.PREFIX):
             raise ConfigError(f"key {kid} is stored unencrypted but a key-encryption key is set")
-        raw = base64.b64decode(stored[len(self.PREFIX) :])
         try:
+            # A damaged blob (bad base64, short nonce, wrong tag) fails closed like a wrong KEK.
+            raw = base64.b64decode(stored[len(self.PREFIX) :], validate=True)
             return self._aead.decrypt(raw[:12], raw[12:], kid.encode()).decode()
-        except Exception as exc:  # noqa: BLE001 - cryptography raises InvalidTag; fail closed
+        except (InvalidTag, ValueError) as exc:
             raise ConfigError(
                 f"key {kid} cannot be decrypted: wrong JWTAUTH_KEY_ENCRYPTION_KEY or key file"
             ) from exc

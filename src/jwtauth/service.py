@@ -13,21 +13,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from .claims import Claims
 from .config import Settings
-from .errors import InvalidCredentials, InvalidGrant, NotFound, WrongPassword
-from .keys import KeyCipher, Keyring, key_from_secret, load_or_create_kek_file
+from .errors import Conflict, InvalidCredentials, InvalidGrant, NotFound, WrongPassword
+from .keys import (
+    KeyCipher,
+    Keyring,
+    SigningKey,
+    generate_key,
+    key_from_secret,
+    load_or_create_kek_file,
+)
 from .passwords import PasswordHasher, validate_new_password
 from .ratelimit import LoginLimiter, MemoryLoginLimiter
 from .revocation import RevocationKind, RevocationList
 from .sessions import new_refresh_token
 from .store import Database
 from .store.keys import KeyStore
-from .store.revocations import RevocationLog
+from .store.meta import MetaStore
+from .store.revocations import KEYS_CHANGED, RevocationLog
 from .store.sessions import Outcome, SessionRecord, SessionStore
 from .store.users import UserRecord, UserStore, delete_user
 from .tokens import ClaimsPolicy, TokenIssuer
@@ -37,6 +45,7 @@ log = logging.getLogger("jwtauth")
 
 DEFAULT_ROLES = ["user"]
 _FOLLOW_OVERLAP = 5.0  # seconds re-read on each poll, for transactions that commit late
+_MAINTENANCE_INTERVAL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,7 @@ class AuthService:
             address_window=settings.login_address_window,
             clock=clock,
         )
+        self.meta = MetaStore(db)
         self.users = UserStore(db)
         self.sessions = SessionStore(db, revocation_ttl=settings.revocation_ttl)
         self.revocation_log = RevocationLog(db)
@@ -108,16 +118,32 @@ class AuthService:
             return KeyCipher(load_or_create_kek_file(path))
         return None
 
+    @property
+    def issuer_url(self) -> str:
+        return self.verifier.policy.issuer
+
+    def use_issuer(self, issuer: str) -> None:
+        """Sign and verify with ``issuer`` (set once, at start)."""
+        policy = ClaimsPolicy(issuer, self.settings.audience, self.settings.clock_skew)
+        self.verifier.policy = policy
+        self.issuer.policy = policy
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     async def start(self) -> None:
         """Load keys and revocations, then follow the revocation log in the background."""
         self.settings.validate_for_serving()
+        if self.settings.configured_issuer is None:
+            self.use_issuer(await self.meta.get_or_set("issuer", self.settings.effective_issuer))
         await self.reload_keys()
-        now = self.now()
-        for entry in await self.revocation_log.active(now):
-            self.revocations.add(RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp())
+        if await self.maintain_keys():
+            await self.reload_keys()
+        for entry in await self.revocation_log.active(self.now()):
+            if entry.kind != KEYS_CHANGED:
+                self.revocations.add(
+                    RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp()
+                )
         self._tasks.append(asyncio.create_task(self._follow_revocations(self.clock())))
 
     async def stop(self) -> None:
@@ -138,24 +164,69 @@ class AuthService:
         self.keyring.replace(await self.key_store.published())
 
     async def _follow_revocations(self, since: float) -> None:
-        """Replay revocations written by other processes into this one's memory."""
+        """Replay revocations (and key changes) written by other processes into this
+        one's memory, and keep the key lifecycle moving."""
         interval = self.settings.revocation_poll_interval
-        next_purge = 0.0
+        next_maintenance = 0.0
         while True:
             await asyncio.sleep(interval)
             started = self.clock()
             try:
                 moment = datetime.fromtimestamp(since - _FOLLOW_OVERLAP, UTC)
+                keys_changed = False
                 for entry in await self.revocation_log.since(moment):
+                    if entry.kind == KEYS_CHANGED:
+                        keys_changed = keys_changed or entry.value not in self.keyring.kids()
+                        continue
                     self.revocations.add(
                         RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp()
                     )
                 since = started
-                if started >= next_purge:
+                if started >= next_maintenance:
+                    next_maintenance = started + _MAINTENANCE_INTERVAL
                     await self.revocation_log.purge(self.now())
-                    next_purge = started + 60
+                    keys_changed = await self.maintain_keys() or keys_changed
+                if keys_changed:
+                    await self.reload_keys()
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("revocation log unreachable: %s", type(exc).__name__)
+
+    async def maintain_keys(self) -> bool:
+        """Promote a due standby key, retire keys whose tokens have expired, and start
+        the next automatic rotation when it is due. True when the key set changed."""
+        if self.settings.algorithm == "HS256":
+            return False
+        now = self.now()
+        changed = await self.key_store.advance(now, retire_after=self.settings.revocation_ttl)
+        period = self.settings.key_rotation
+        if period:
+            lead = min(self.settings.key_rotation_lead, period)
+            newest = await self.key_store.newest_activation()
+            if newest is None or newest + timedelta(seconds=period - lead) <= now:
+                await self.rotate_keys(lead=lead)
+                changed = True
+        return changed
+
+    async def import_key(self, key: SigningKey, *, lead: int = 0) -> str:
+        """Add an operator's key (``jwtauth keys import``); it must use our algorithm."""
+        if key.alg != self.settings.algorithm:
+            raise Conflict(f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}")
+        await self.key_store.add(key, self.now(), lead=lead)
+        await self.revocation_log.announce_keys(key.kid, self.now())
+        await self.reload_keys()
+        return key.kid
+
+    async def rotate_keys(self, *, lead: int = 0) -> str:
+        """Make a new signing key: signing now (lead 0), or published ``lead`` seconds
+        before it signs so that JWKS caches hold it first. The old key keeps verifying
+        until its last token expires."""
+        if self.settings.algorithm == "HS256":
+            raise Conflict("HS256 keys come from JWTAUTH_SECRET; change the secret instead.")
+        key = await self.key_store.add(generate_key(self.settings.algorithm), self.now(), lead=lead)
+        await self.revocation_log.announce_keys(key.kid, self.now())
+        await self.reload_keys()
+        log.info("key rotated", extra={"kid": key.kid, "lead": lead})
+        return key.kid
 
     def _revoke_locally(self, kind: RevocationKind, values: list[str]) -> None:
         until = self.clock() + self.settings.revocation_ttl

@@ -142,7 +142,7 @@ class TokenIssuer:
         self, keyring: Keyring, policy: ClaimsPolicy, ttl: int, clock: Callable[[], float]
     ) -> None:
         self._keyring = keyring
-        self._policy = policy
+        self.policy = policy
         self.ttl = ttl
         self._clock = clock
 
@@ -150,9 +150,9 @@ class TokenIssuer:
         key: SigningKey = self._keyring.signing_key
         now = int(self._clock())
         claims = {
-            "iss": self._policy.issuer,
+            "iss": self.policy.issuer,
             "sub": sub,
-            "aud": self._policy.audience,
+            "aud": self.policy.audience,
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl,

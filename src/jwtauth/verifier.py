@@ -1,6 +1,8 @@
 """``Verifier``: what a resource server uses to check our access tokens.
 
 It holds keys and (optionally) a revocation list in memory, so ``verify`` does no I/O.
+A verifier built by ``from_jwks_url`` reads its keys from a ``JWKSCache``: ``verify`` does
+I/O only to load the first key set, or to refetch (rate limited) for an unknown kid.
 A verified token is remembered (bounded) so a repeated token skips the signature check;
 a remembered result is never trusted past its ``exp`` nor past a revocation.
 """
@@ -9,13 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .claims import Claims
 from .errors import InvalidToken
 from .keys import Keyring, SigningKey, key_from_secret, load_public_jwk
 from .revocation import RevocationList
 from .tokens import ClaimsPolicy, verify_access_token
+
+if TYPE_CHECKING:
+    from .jwks import JWKSCache
 
 
 class Verifier:
@@ -37,6 +42,7 @@ class Verifier:
         self._cache: dict[str, Claims] = {}
         self._cache_size = cache_size
         self._cache_version = keyring.version
+        self.jwks: JWKSCache | None = None
 
     @classmethod
     def from_keys(
@@ -65,7 +71,50 @@ class Verifier:
             raise ValueError("an HS256 secret must be at least 32 bytes")
         return cls.from_keys([key_from_secret(raw)], issuer=issuer, audience=audience, **options)
 
+    @classmethod
+    def from_jwks_url(
+        cls,
+        url: str,
+        *,
+        issuer: str,
+        audience: str,
+        refresh_interval: float = 300.0,
+        min_refetch_interval: float = 5.0,
+        max_stale: float = 86400.0,
+        timeout: float = 5.0,
+        allow_insecure: bool = False,
+        **options: Any,
+    ) -> Verifier:
+        """Keys from the JWKS at ``url`` (and only there), cached and kept fresh.
+
+        No I/O here: the key set is fetched at the first ``verify`` (or ``await
+        verifier.jwks.start()``). ``url`` must be https, or http on a loopback host unless
+        ``allow_insecure``. See ``jwtauth.jwks.JWKSCache`` for the refresh rules.
+        """
+        from .jwks import JWKSCache
+
+        cache = JWKSCache(
+            url,
+            refresh_interval=refresh_interval,
+            min_refetch_interval=min_refetch_interval,
+            max_stale=max_stale,
+            timeout=timeout,
+            allow_insecure=allow_insecure,
+            clock=options.get("clock", time.time),
+        )
+        verifier = cls(cache.keyring, issuer=issuer, audience=audience, **options)
+        verifier.jwks = cache
+        return verifier
+
+    async def aclose(self) -> None:
+        """Stop a JWKS verifier's background refresh and close its HTTP client."""
+        if self.jwks is not None:
+            await self.jwks.aclose()
+
     def verify_sync(self, token: str) -> Claims:
+        """``verify`` without I/O: a JWKS verifier uses the key set it holds now."""
+        if self.jwks is not None:
+            self.jwks.check_usable()
         now = self._clock()
         claims = self._cached(token, now)
         if claims is None:
@@ -77,6 +126,17 @@ class Verifier:
 
     async def verify(self, token: str) -> Claims:
         """The claims of a good token; ``InvalidToken`` for anything else."""
+        if self.jwks is None:
+            return self.verify_sync(token)
+        await self.jwks.ensure_keys()
+        try:
+            return self.verify_sync(token)
+        except InvalidToken as exc:
+            # A kid we do not hold may be a key published since the last fetch. The
+            # refetch is of the configured URL only, and rate limited, so a flood of
+            # made-up kids costs the key server at most one request per interval.
+            if exc.reason != "unknown kid" or not await self.jwks.refetch():
+                raise
         return self.verify_sync(token)
 
     def _cached(self, token: str, now: float) -> Claims | None:

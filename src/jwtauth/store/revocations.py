@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
 from .tables import revocations
+
+KEYS_CHANGED = "keys"  # a log entry that is not a revocation: the key set changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,13 @@ class RevocationLog:
     async def since(self, moment: datetime) -> list[RevocationRecord]:
         query = revocations.select().where(revocations.c.created_at >= moment)
         return await self._fetch(query)
+
+    async def announce_keys(self, kid: str, now: datetime) -> None:
+        """Tell every process to reload its keys (they follow this log)."""
+        async with self._db.begin() as conn:
+            await record_revocation(
+                conn, kind=KEYS_CHANGED, value=kid, now=now, expires_at=now + timedelta(minutes=5)
+            )
 
     async def purge(self, now: datetime) -> None:
         async with self._db.begin() as conn:

@@ -107,3 +107,10 @@ locks = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("taken_at", UTCDateTime, nullable=True),
 )
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from ..fastapi import require_roles
 from ..service import AuthService
-from .models import AdminUserOut, ErrorOut, RolesIn
+from .models import AdminUserOut, ErrorOut, KeyOut, RolesIn
 
 ADMIN_ROLE = "admin"
 
@@ -33,6 +33,10 @@ def admin_router(service: AuthService) -> APIRouter:
     async def set_roles(user_id: str, body: RolesIn) -> AdminUserOut:
         user = await service.set_roles(user_id, body.roles)
         return AdminUserOut(**user.public())  # type: ignore[arg-type]
+
+    @router.post("/keys/rotate", response_model=KeyOut)
+    async def rotate_keys() -> KeyOut:
+        return KeyOut(kid=await service.rotate_keys())
 
     @router.delete("/users/{user_id}", status_code=204)
     async def delete_user(user_id: str) -> Response:

@@ -23,6 +23,7 @@ from .admin import admin_router
 from .auth import auth_router
 from .discovery import discovery_router
 from .errors import error_response, handle_auth_error
+from .page import page_router
 
 log = logging.getLogger("jwtauth.http")
 
@@ -55,7 +56,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound())
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed())
+        response = error_response(MethodNotAllowed())
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource does allow.
+        response.headers.update(exc.headers or {})
+        return response
     if exc.status_code == 400:
         return error_response(MalformedRequest("The request is malformed."))
     return error_response(AuthError())
@@ -99,6 +103,7 @@ def create_app(
     app.include_router(admin_router(service))
     app.include_router(discovery_router(service))
     app.include_router(blog_router(service.verifier, PostStore(db.engine)))
+    app.include_router(page_router(service))
     return app
 
 

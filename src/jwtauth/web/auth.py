@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..claims import Claims
-from ..errors import Forbidden, InvalidGrant, InvalidToken
+from ..errors import Forbidden, InvalidGrant, InvalidToken, MissingToken
 from ..fastapi import bearer_token, current_claims
 from ..service import AuthService, ClientInfo, TokenPair
 from . import browser
@@ -92,7 +92,7 @@ def auth_router(service: AuthService) -> APIRouter:
                 raise Forbidden("Cross-origin logout is not allowed.")
             refresh_token = from_cookie
         if claims is None and not refresh_token:
-            raise failure or InvalidToken("missing")
+            raise failure or MissingToken()
         try:
             await service.logout(claims, refresh_token)
         except InvalidGrant:

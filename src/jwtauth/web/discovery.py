@@ -25,9 +25,9 @@ def discovery_router(service: AuthService) -> APIRouter:
         return JSONResponse(keyring.jwks, headers=headers)
 
     @router.get("/.well-known/openid-configuration")
-    async def openid_configuration() -> Response:
-        issuer = service.settings.effective_issuer
-        base = service.settings.public_url or issuer
+    async def openid_configuration(request: Request) -> Response:
+        issuer = service.issuer_url
+        base = service.settings.public_url or str(request.base_url).rstrip("/")
         return JSONResponse(
             {
                 "issuer": issuer,

@@ -70,3 +70,7 @@ class SessionOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     message: str
+
+
+class KeyOut(BaseModel):
+    kid: str

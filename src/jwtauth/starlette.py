@@ -1,0 +1,84 @@
+"""``JWTAuthMiddleware``: protect a Starlette (or any ASGI) app with a ``Verifier``.
+
+    app = Starlette(routes=..., middleware=[
+        Middleware(JWTAuthMiddleware, verifier=verifier, exclude=["/health"]),
+    ])
+
+Requests to protected paths need ``Authorization: Bearer <token>``; the verified
+``Claims`` are put in ``scope["state"]["claims"]`` (``request.state.claims``). A refusal is
+answered with the server's own JSON error body and ``WWW-Authenticate`` header. It is a
+plain ASGI middleware (not ``BaseHTTPMiddleware``), so streaming and background tasks of
+the app behind it are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .bearer import parse_authorization
+from .errors import InvalidToken
+from .verifier import Verifier
+from .web.errors import error_parts
+
+log = logging.getLogger("jwtauth.http")
+
+# RFC 6455 section 7.4.1: 1008 is "policy violation", the close code for a refused token.
+WS_POLICY_VIOLATION = 1008
+
+
+def _normalize(prefixes: Iterable[str]) -> tuple[str, ...]:
+    return tuple("/" + p.strip("/") if p.strip("/") else "/" for p in prefixes)
+
+
+def _matches(path: str, prefix: str) -> bool:
+    # Whole path segments only: "/api" covers "/api" and "/api/x", not "/apiary".
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+class JWTAuthMiddleware:
+    """Verify the bearer token of every request to ``paths`` (all paths when None),
+    except those under ``exclude``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: Verifier,
+        *,
+        paths: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.paths = _normalize(paths) if paths is not None else ("/",)
+        self.exclude = _normalize(exclude)
+
+    def is_protected(self, path: str) -> bool:
+        if any(_matches(path, prefix) for prefix in self.exclude):
+            return False
+        return any(_matches(path, prefix) for prefix in self.paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.is_protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = parse_authorization(Headers(scope=scope).getlist("authorization"))
+            claims = await self.verifier.verify(token)
+        except InvalidToken as exc:
+            log.info("invalid_token refused: %s", exc.reason, extra={"path": scope["path"]})
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+                return
+            status, body, headers = error_parts(exc)
+            await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["claims"] = claims
+        await self.app(scope, receive, send)
+
+
+__all__ = ["JWTAuthMiddleware"]

@@ -1,0 +1,304 @@
+"""Signing keys: kids, public JWKs, the in-memory keyring, and private keys at rest."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Api, AppFactory, Backend
+
+from jwtauth import ConfigError
+from jwtauth.keys import (
+    KeyCipher,
+    Keyring,
+    KeyState,
+    SigningKey,
+    generate_key,
+    key_from_secret,
+    load_or_create_kek_file,
+    load_private_pem,
+    private_pem,
+)
+from jwtauth.store.tables import signing_keys
+
+ASYMMETRIC = ["ES256", "RS256", "EdDSA"]
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
+KEYS_DIR = Path(__file__).parent / "keys"
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+# RFC 7638 section 3.2: the required members of each key type, in lexicographic order.
+_REQUIRED = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    members = {name: jwk[name] for name in _REQUIRED[jwk["kty"]]}
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, SigningKey]:
+    return {alg: generate_key(alg) for alg in ASYMMETRIC}  # type: ignore[arg-type]
+
+
+async def stored_keys(api: Api) -> dict[str, Any]:
+    async with api.service.db.connect() as conn:
+        return {row.kid: row for row in await conn.execute(signing_keys.select())}
+
+
+# -- kids and JWKs ---------------------------------------------------------------------
+
+
+def test_thumbprint_helper_matches_rfc7638_vector() -> None:
+    vector = json.loads((KEYS_DIR / "rfc7638_rsa.json").read_text())
+    assert thumbprint(vector["jwk"]) == vector["thumbprint"]
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_generated_kid_is_rfc7638_thumbprint(keys: dict[str, SigningKey], alg: str) -> None:
+    key = keys[alg]
+    assert key.alg == alg
+    assert key.kid == thumbprint(key.public_jwk())
+
+
+@pytest.mark.parametrize(
+    ("alg", "kty", "crv"),
+    [("ES256", "EC", "P-256"), ("RS256", "RSA", None), ("EdDSA", "OKP", "Ed25519")],
+)
+def test_public_jwk_has_public_members_only(
+    keys: dict[str, SigningKey], alg: str, kty: str, crv: str | None
+) -> None:
+    key = keys[alg]
+    jwk = key.public_jwk()
+    assert not PRIVATE_MEMBERS & set(jwk)
+    assert (jwk["kid"], jwk["alg"], jwk["use"], jwk["kty"]) == (key.kid, alg, "sig", kty)
+    assert jwk.get("crv") == crv
+    if kty == "RSA":
+        assert len(base64.urlsafe_b64decode(jwk["n"] + "==")) * 8 >= 2048
+
+
+def test_two_generated_keys_differ() -> None:
+    assert generate_key("ES256").kid != generate_key("ES256").kid
+
+
+def test_hs256_is_not_generated() -> None:
+    with pytest.raises(ConfigError, match="JWTAUTH_SECRET"):
+        generate_key("HS256")
+
+
+def test_hs256_key_is_never_published() -> None:
+    secret = secrets.token_bytes(32)
+    key = key_from_secret(secret)
+    with pytest.raises(ValueError):
+        key.public_jwk()
+    ring = Keyring([key])
+    assert ring.jwks == {"keys": []}
+    assert ring.get(key.kid) is key
+    assert base64.urlsafe_b64encode(secret).decode().rstrip("=") not in key.kid
+
+
+# -- the keyring -----------------------------------------------------------------------
+
+
+def published_kids(ring: Keyring) -> set[str]:
+    return {entry["kid"] for entry in ring.jwks["keys"]}
+
+
+def test_keyring_jwks_etag_and_version_follow_key_changes(keys: dict[str, SigningKey]) -> None:
+    old, new = keys["ES256"], keys["EdDSA"]
+    ring = Keyring([old])
+    first_version, first_etag = ring.version, ring.etag
+    assert published_kids(ring) == {old.kid} and ring.signing_key is old
+
+    ring.replace([dataclasses.replace(old, state=KeyState.RETIRING), new])
+    assert ring.version == first_version + 1
+    assert ring.etag != first_etag
+    assert published_kids(ring) == {old.kid, new.kid}
+    assert ring.signing_key.kid == new.kid
+    both_etag = ring.etag
+
+    ring.replace([dataclasses.replace(old, state=KeyState.RETIRED), new])
+    assert ring.version == first_version + 2
+    assert published_kids(ring) == {new.kid}
+    assert ring.get(old.kid) is None
+    assert ring.etag not in (first_etag, both_etag)
+
+
+def test_keyring_etag_depends_on_content_only(keys: dict[str, SigningKey]) -> None:
+    ring = Keyring([keys["ES256"]])
+    etag, version = ring.etag, ring.version
+    ring.replace([keys["ES256"]])
+    assert ring.etag == etag and ring.version == version + 1
+    assert Keyring([keys["ES256"]]).etag == etag
+
+
+def test_next_key_is_published_but_does_not_sign(keys: dict[str, SigningKey]) -> None:
+    upcoming = dataclasses.replace(keys["RS256"], state=KeyState.NEXT)
+    ring = Keyring([keys["ES256"], upcoming])
+    assert published_kids(ring) == {keys["ES256"].kid, upcoming.kid}
+    assert ring.signing_key.kid == keys["ES256"].kid
+
+
+def test_keyring_without_current_key_cannot_sign(keys: dict[str, SigningKey]) -> None:
+    ring = Keyring([dataclasses.replace(keys["ES256"], state=KeyState.RETIRING)])
+    with pytest.raises(ConfigError):
+        _ = ring.signing_key
+
+
+# -- sealing private keys --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_key_cipher_round_trips(keys: dict[str, SigningKey], alg: str) -> None:
+    key = keys[alg]
+    cipher = KeyCipher(secrets.token_bytes(32))
+    pem = private_pem(key)
+    sealed = cipher.seal(key.kid, pem)
+    assert sealed.startswith("aesgcm:v1:") and "PRIVATE KEY" not in sealed
+    assert cipher.seal(key.kid, pem) != sealed  # a fresh nonce every time
+    opened = cipher.open(key.kid, sealed)
+    assert opened == pem
+    assert load_private_pem(opened, kid=key.kid, alg=key.alg, state=KeyState.CURRENT).kid == key.kid
+
+
+def test_key_cipher_open_with_wrong_kek_raises_config_error(keys: dict[str, SigningKey]) -> None:
+    key = keys["ES256"]
+    sealed = KeyCipher(secrets.token_bytes(32)).seal(key.kid, private_pem(key))
+    with pytest.raises(ConfigError):
+        KeyCipher(secrets.token_bytes(32)).open(key.kid, sealed)
+
+
+def test_sealed_key_moved_to_another_kid_fails(keys: dict[str, SigningKey]) -> None:
+    # The kid is associated data: a blob copied onto another key's row does not open.
+    cipher = KeyCipher(secrets.token_bytes(32))
+    sealed = cipher.seal(keys["ES256"].kid, private_pem(keys["ES256"]))
+    with pytest.raises(ConfigError):
+        cipher.open(keys["EdDSA"].kid, sealed)
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated", "not-base64", "empty"])
+def test_damaged_sealed_key_raises_config_error(keys: dict[str, SigningKey], damage: str) -> None:
+    key = keys["ES256"]
+    cipher = KeyCipher(secrets.token_bytes(32))
+    sealed = cipher.seal(key.kid, private_pem(key))
+    body = sealed[len(KeyCipher.PREFIX) :]
+    middle = len(body) // 2
+    damaged = KeyCipher.PREFIX + {
+        "flipped": body[:middle] + ("A" if body[middle] != "A" else "B") + body[middle + 1 :],
+        "truncated": body[:-3],
+        "not-base64": "%%%" + body,
+        "empty": "",
+    }[damage]
+    with pytest.raises(ConfigError):
+        cipher.open(key.kid, damaged)
+
+
+def test_key_cipher_refuses_plaintext_when_a_kek_is_set(keys: dict[str, SigningKey]) -> None:
+    key = keys["ES256"]
+    with pytest.raises(ConfigError):
+        KeyCipher(secrets.token_bytes(32)).open(key.kid, private_pem(key))
+
+
+def test_key_cipher_refuses_short_kek() -> None:
+    with pytest.raises(ConfigError):
+        KeyCipher(secrets.token_bytes(31))
+
+
+def test_kek_file_is_created_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "jwtauth.db.key"
+    kek = load_or_create_kek_file(path)
+    assert len(kek) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_kek_file(path) == kek
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_kek_file_readable_by_others_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "jwtauth.db.key"
+    load_or_create_kek_file(path)
+    os.chmod(path, mode)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_or_create_kek_file(path)
+
+
+def test_kek_file_with_short_key_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jwtauth.db.key"
+    path.write_bytes(base64.urlsafe_b64encode(b"x" * 16))
+    path.chmod(0o600)
+    with pytest.raises(ConfigError):
+        load_or_create_kek_file(path)
+
+
+# -- private keys in the store ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_kek_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JWTAUTH_KEY_ENCRYPTION_KEY", raising=False)
+
+
+@SQLITE_ONLY
+@pytest.mark.usefixtures("no_kek_env")
+async def test_sqlite_key_sealed_with_file_beside_database(
+    make_api: AppFactory, backend: Backend
+) -> None:
+    api = await make_api()
+    (row,) = (await stored_keys(api)).values()
+    assert row.private_key.startswith("aesgcm:v1:")
+    db_path = Path(backend.overrides["database_url"].removeprefix("sqlite:///"))
+    key_file = db_path.with_name(db_path.name + ".key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    pem = KeyCipher(load_or_create_kek_file(key_file)).open(row.kid, row.private_key)
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+
+
+@POSTGRES_ONLY
+@pytest.mark.usefixtures("no_kek_env")
+async def test_postgres_key_is_plain_pem_without_kek(make_api: AppFactory) -> None:
+    api = await make_api()
+    (row,) = (await stored_keys(api)).values()
+    assert row.private_key.startswith("-----BEGIN PRIVATE KEY-----")
+    assert row.kid == api.service.keyring.signing_key.kid
+
+
+async def test_key_sealed_with_configured_kek(make_api: AppFactory) -> None:
+    kek = secrets.token_urlsafe(36)
+    assert len(kek) == 48
+    api = await make_api(key_encryption_key=kek)
+    (row,) = (await stored_keys(api)).values()
+    assert row.private_key.startswith("aesgcm:v1:")
+    assert KeyCipher(kek.encode()).open(row.kid, row.private_key).startswith("-----BEGIN")
+    restarted = await make_api(key_encryption_key=kek)
+    assert restarted.service.keyring.signing_key.kid == row.kid
+
+
+async def test_switching_algorithm_adds_key_and_keeps_old_one(make_api: AppFactory) -> None:
+    first = await make_api()
+    tokens = await first.signup()
+    old = first.service.keyring.signing_key
+    assert old.alg == "ES256"
+
+    second = await make_api(clock=first.clock, algorithm="EdDSA")
+    new = second.service.keyring.signing_key
+    assert new.alg == "EdDSA" and new.kid != old.kid
+    states = {kid: row.state for kid, row in (await stored_keys(second)).items()}
+    assert states == {old.kid: "retiring", new.kid: "current"}
+
+    jwks = (await second.client.get("/.well-known/jwks.json")).json()
+    assert {(k["kid"], k["alg"]) for k in jwks["keys"]} == {(old.kid, "ES256"), (new.kid, "EdDSA")}
+    me = await second.client.get("/users/me", headers=tokens.headers)
+    assert me.status_code == 200, me.text
+    fresh = await second.login()
+    header = json.loads(base64.urlsafe_b64decode(fresh.access_token.split(".")[0] + "=="))
+    assert (header["alg"], header["kid"]) == ("EdDSA", new.kid)
