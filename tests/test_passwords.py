@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -178,6 +180,22 @@ def test_password_equal_to_username_refused(username: str) -> None:
 def test_strong_password_accepted() -> None:
     validate_new_password("v7#Lq!pZ2w-horse-Kettle", username="alice")
     validate_new_password(PASSWORD, username="alice")
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is Linux-only")
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop() -> None:
+    hasher = PasswordHasher(time_cost=1, memory_cost=8192)
+    try:
+        def priority() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        loop = asyncio.get_running_loop()
+        in_pool = await loop.run_in_executor(hasher._pool, priority)
+        # Absolute niceness: at least the configured value, and below the loop's priority.
+        assert in_pool >= passwords.HASH_THREAD_NICENESS
+        assert in_pool > priority() or priority() >= passwords.HASH_THREAD_NICENESS
+    finally:
+        hasher.close()
 
 
 # -- through the app -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -48,6 +49,22 @@ def validate_new_password(password: str, *, username: str | None = None) -> None
         raise InvalidInput("The password must not be the username.", field="password")
 
 
+HASH_THREAD_NICENESS = 10
+
+
+def _yield_to_requests() -> None:
+    """Run this hashing thread at a lower CPU priority than the event loop.
+
+    Hashing is CPU-bound by design; at equal priority a burst of logins takes the cores
+    from every other request. Niced, it still uses every idle cycle, but the loop thread
+    (token checks, refreshes) is scheduled first. Linux applies priorities per thread.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+    except (AttributeError, OSError):
+        pass  # not Linux, or not permitted: hashing still works, just unprioritized
+
+
 class PasswordHasher:
     def __init__(
         self,
@@ -61,7 +78,9 @@ class PasswordHasher:
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="jwtauth-hash"
+            max_workers=threads or os.cpu_count() or 2,
+            thread_name_prefix="jwtauth-hash",
+            initializer=_yield_to_requests,
         )
         # Unknown usernames are checked against this hash so a failed login costs the
         # same time whether or not the account exists (no user enumeration by timing).

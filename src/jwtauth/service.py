@@ -293,11 +293,12 @@ class AuthService:
         if result.outcome is Outcome.INVALID:
             raise InvalidGrant("invalid")
         assert result.user_id and result.session_id and result.token and result.expires_at
-        user = await self.users.by_id(result.user_id)
-        if user is None:
-            raise InvalidGrant("user gone")
         refresh_in = max(1, int((result.expires_at - now).total_seconds()))
-        return self._pair(user, result.session_id, result.token, refresh_in)
+        access = self.issuer.issue(
+            sub=result.user_id, sid=result.session_id, roles=result.roles or [],
+            username=result.username or "",
+        )
+        return TokenPair(access, self.settings.access_ttl, result.token, refresh_in)
 
     async def logout(self, claims: Claims | None, refresh_token: str | None) -> None:
         """End the session of the access token and/or of the refresh token."""

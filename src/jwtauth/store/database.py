@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ class Database:
         self.engine = engine
         self.sqlite_path = sqlite_path
         self.schema = schema
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,8 +72,26 @@ class Database:
     def connect(self) -> Any:
         return self.engine.connect()
 
-    def begin(self) -> Any:
-        return self.engine.begin()
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (committed on exit, rolled back on error)."""
+        async with self.serialized(), self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def serialized(self) -> AsyncIterator[None]:
+        """One write transaction at a time per process, on SQLite only.
+
+        SQLite allows one writer; a second one waits in SQLite's busy handler, which
+        sleeps in steps of up to 100 ms. Queuing writers here instead hands the lock on
+        the moment it is free (measured: bench/refresh.py). Not reentrant: code inside
+        must not open another write transaction. PostgreSQL locks rows, not the file.
+        """
+        if self._write_lock is None:
+            yield
+        else:
+            async with self._write_lock:
+                yield
 
 
 def _run_alembic_upgrade(connection: Connection) -> None:

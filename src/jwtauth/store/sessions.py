@@ -21,7 +21,7 @@ from ..sessions import hash_refresh_token, open_successor, seal_successor
 from .database import Database
 from .revocations import record_revocation
 from .tables import refresh_tokens as rt
-from .tables import sessions
+from .tables import sessions, users
 
 
 class Outcome(StrEnum):
@@ -38,6 +38,8 @@ class RotateResult:
     user_id: str | None = None
     token: str | None = None
     expires_at: datetime | None = None
+    username: str | None = None
+    roles: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,15 @@ class SessionRecord:
     created_at: datetime
     last_used_at: datetime
     user_agent: str | None
+
+
+def _session_with_user(session_id: str) -> sa.Select:
+    # The user's name and roles come along, so a refresh needs no second query for them.
+    return (
+        sa.select(sessions, users.c.username, users.c.roles)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id == session_id)
+    )
 
 
 class SessionStore:
@@ -87,21 +98,25 @@ class SessionStore:
         self, presented: str, *, new_token: str, now: datetime, ttl: int, grace: int
     ) -> RotateResult:
         presented_hash = hash_refresh_token(presented)
-        async with self._db.connect() as conn:
+        async with self._db.serialized(), self._db.connect() as conn:
             # The write comes first: it takes SQLite's write lock before any read, so no
             # transaction ever upgrades from a stale snapshot.
+            new_hash = hash_refresh_token(new_token)
             won = (
                 await conn.execute(
                     rt.update()
                     .where(rt.c.token_hash == presented_hash, rt.c.used_at.is_(None))
-                    .values(used_at=now)
+                    .values(
+                        used_at=now,
+                        successor_hash=new_hash,
+                        successor_sealed=seal_successor(new_token, presented),
+                    )
                     .returning(rt.c.session_id, rt.c.expires_at)
                 )
             ).first()
             if won is not None:
                 result = await self._finish_rotation(
-                    conn, won.session_id, won.expires_at, presented, presented_hash,
-                    new_token=new_token, now=now, ttl=ttl,
+                    conn, won.session_id, won.expires_at, new_token, new_hash, now=now, ttl=ttl
                 )
             else:
                 result = await self._not_current(conn, presented, presented_hash, now, grace)
@@ -113,11 +128,9 @@ class SessionStore:
 
     async def _finish_rotation(
         self, conn: AsyncConnection, session_id: str, token_expires: datetime,
-        presented: str, presented_hash: str, *, new_token: str, now: datetime, ttl: int,
+        new_token: str, new_hash: str, *, now: datetime, ttl: int,
     ) -> RotateResult:
-        session = (
-            await conn.execute(sessions.select().where(sessions.c.id == session_id))
-        ).first()
+        session = (await conn.execute(_session_with_user(session_id))).first()
         if (
             session is None
             or session.revoked_at is not None
@@ -125,7 +138,6 @@ class SessionStore:
             or token_expires <= now
         ):
             return RotateResult(Outcome.INVALID)
-        new_hash = hash_refresh_token(new_token)
         expires_at = min(now + timedelta(seconds=ttl), session.expires_at)
         await conn.execute(
             rt.insert().values(
@@ -133,14 +145,12 @@ class SessionStore:
             )
         )
         await conn.execute(
-            rt.update()
-            .where(rt.c.token_hash == presented_hash)
-            .values(successor_hash=new_hash, successor_sealed=seal_successor(new_token, presented))
-        )
-        await conn.execute(
             sessions.update().where(sessions.c.id == session_id).values(last_used_at=now)
         )
-        return RotateResult(Outcome.ROTATED, session_id, session.user_id, new_token, expires_at)
+        return RotateResult(
+            Outcome.ROTATED, session_id, session.user_id, new_token, expires_at,
+            session.username, list(session.roles),
+        )
 
     async def _not_current(
         self, conn: AsyncConnection, presented: str, presented_hash: str, now: datetime,
@@ -149,9 +159,7 @@ class SessionStore:
         old = (await conn.execute(rt.select().where(rt.c.token_hash == presented_hash))).first()
         if old is None or old.used_at is None:
             return RotateResult(Outcome.INVALID)
-        session = (
-            await conn.execute(sessions.select().where(sessions.c.id == old.session_id))
-        ).first()
+        session = (await conn.execute(_session_with_user(old.session_id))).first()
         if session is None or session.revoked_at is not None:
             return RotateResult(Outcome.INVALID)
         if grace > 0 and now - old.used_at <= timedelta(seconds=grace) and old.successor_hash:
@@ -163,7 +171,8 @@ class SessionStore:
             if successor is not None and successor.used_at is None and successor.expires_at > now:
                 token = open_successor(old.successor_sealed, presented)
                 return RotateResult(
-                    Outcome.GRACE, session.id, session.user_id, token, successor.expires_at
+                    Outcome.GRACE, session.id, session.user_id, token, successor.expires_at,
+                    session.username, list(session.roles),
                 )
         await self._revoke(conn, [session.id], now)
         return RotateResult(Outcome.REUSED, session.id, session.user_id)

@@ -23,6 +23,7 @@ from .admin import admin_router
 from .auth import auth_router
 from .discovery import discovery_router
 from .errors import error_response, handle_auth_error
+from .fastpath import FastPath
 from .page import page_router
 
 log = logging.getLogger("jwtauth.http")
@@ -104,6 +105,8 @@ def create_app(
     app.include_router(discovery_router(service))
     app.include_router(blog_router(service.verifier, PostStore(db.engine)))
     app.include_router(page_router(service))
+    # Innermost of the middlewares: the hot routes get every outer layer's headers too.
+    app.add_middleware(FastPath, verifier=service.verifier)
     return app
 
 

@@ -12,6 +12,7 @@ from ..errors import Forbidden, InvalidGrant, InvalidToken, MissingToken
 from ..fastapi import bearer_token, current_claims
 from ..service import AuthService, ClientInfo, TokenPair
 from . import browser
+from .fastpath import check_headers, profile
 from .models import (
     ErrorOut,
     LoginIn,
@@ -136,20 +137,13 @@ def auth_router(service: AuthService) -> APIRouter:
 
     @router.get("/users/me", response_model=UserOut, tags=["accounts"])
     async def me(claims: CurrentClaims) -> Response:
-        return JSONResponse(
-            {"id": claims.sub, "username": claims.username, "roles": list(claims.roles),
-             "session_id": claims.sid}
-        )
+        # Normally answered by web.fastpath; this route serves what it passes on.
+        return JSONResponse(profile(claims), headers={"Cache-Control": "no-store"})
 
     @router.get("/auth/check", status_code=204, tags=["forward-auth"])
     async def check(claims: CurrentClaims) -> Response:
-        return Response(
-            status_code=204,
-            headers={
-                "X-Auth-User-Id": claims.sub,
-                "X-Auth-Roles": ",".join(claims.roles),
-                "X-Auth-Username": claims.username or "",
-            },
-        )
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        response.raw_headers.extend(check_headers(claims))
+        return response
 
     return router
