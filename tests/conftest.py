@@ -17,6 +17,9 @@ import pytest
 from jwtauth.config import Settings
 from jwtauth.web.app import create_app
 
+# The attack suites' servers, forger and loopback key server (test_attacks_*.py).
+pytest_plugins = ["attack_kit"]
+
 POSTGRES_URL = os.environ.get(
     "JWTAUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -267,3 +270,48 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     yield live
     live.stop()
+
+
+# -- Redis (several instances: test_instances.py, test_events.py, test_redis_limits.py) --
+
+_redis_state: dict[str, str | None] = {}
+
+
+def redis_error() -> str | None:
+    """Why the test Redis cannot be used (probed once), or None."""
+    if "error" not in _redis_state:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        try:
+            client.ping()
+            _redis_state["error"] = None
+        except (redis.RedisError, OSError) as exc:
+            _redis_state["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            client.close()
+    return _redis_state["error"]
+
+
+def delete_redis_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Any:
+    """A key prefix of its own in the test Redis (database 15), emptied afterwards. Name it
+    before ``make_api`` in a test's arguments: the servers stop first, or one would refill
+    the prefix after it was emptied."""
+    error = redis_error()
+    if error:
+        unavailable(f"Redis at {REDIS_URL}", error)
+    prefix = f"t_{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    delete_redis_prefix(prefix)

@@ -79,7 +79,7 @@ def create_bob(run: Run, *roles: str) -> None:
 
 COMMANDS = [
     [], ["serve"], ["user"], ["user", "create"], ["user", "list"], ["user", "set-roles"],
-    ["user", "delete"], ["db"], ["db", "upgrade"], ["secret"],
+    ["user", "delete"], ["db"], ["db", "upgrade"], ["secret"], ["audit"], ["audit", "tail"],
 ]
 
 
@@ -213,3 +213,29 @@ def test_serve_refuses_a_key_file_others_can_read(run: Run, db_path: Path, mode:
     error = refused(run("serve", "--port", str(free_port())))
     assert "j.db.key" in error
     assert "chmod 600" in error
+
+
+def test_serve_refuses_a_short_key_encryption_key(run: Run) -> None:
+    kek = "short-kek-value"
+    result = run("serve", "--port", str(free_port()), env={"JWTAUTH_KEY_ENCRYPTION_KEY": kek})
+    error = refused(result)
+    assert "JWTAUTH_KEY_ENCRYPTION_KEY" in error
+    assert kek not in error + result.stdout
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602], ids=["group-writable", "world-writable"])
+def test_serve_refuses_a_key_file_others_can_write(run: Run, db_path: Path, mode: int) -> None:
+    # Whoever can replace the key-encryption key can make the server seal new keys with it.
+    ok(run("db", "upgrade"))
+    key_file = db_path.with_name("j.db.key")
+    key_file.chmod(mode)
+    assert "chmod 600" in refused(run("serve", "--port", str(free_port())))
+
+
+def test_serve_refusal_names_no_key_material(run: Run, db_path: Path) -> None:
+    ok(run("db", "upgrade"))
+    key_file = db_path.with_name("j.db.key")
+    key_file.chmod(0o644)
+    result = run("serve", "--port", str(free_port()))
+    refused(result)
+    assert key_file.read_text().strip() not in result.stderr + result.stdout

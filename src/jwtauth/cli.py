@@ -6,7 +6,7 @@ Thin on purpose: it gathers options and calls the same service the server uses.
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 import os
 import secrets
 import sys
@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 
 import click
 
+from .audit import AuditEvent, AuditEventName
 from .config import Settings, load_settings
 from .errors import AuthError, ConfigError
+from .logs import format_line, logging_config, setup_logging
 from .service import AuthService
 from .store import Database, create_database
 
@@ -38,6 +40,8 @@ def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T
             await db.upgrade()
             return await work(service, db)
         finally:
+            if service.events is not None:
+                await service.events.close()  # revocations and key changes, at once
             service.hasher.close()
             await db.dispose()
 
@@ -45,15 +49,6 @@ def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T
         return asyncio.run(main())
     except AuthError as exc:
         raise click.ClickException(exc.message) from exc
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +70,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         if value is not None:
             os.environ[f"JWTAUTH_{name}"] = str(value)
     settings = _settings()
-    _configure_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     os.umask(0o077)  # the database, its WAL and the key file are for this user only
     try:
         settings.validate_for_serving()
@@ -86,9 +81,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         await service.reload_keys()
 
     _run(settings, prepare)
+    # Printed whatever the log level, in the log format (stderr stays JSON lines).
+    url = f"http://{settings.host}:{settings.port}"
     click.echo(
-        f"jwtauth listening on http://{settings.host}:{settings.port} "
-        f"({settings.workers} worker(s))",
+        format_line(settings.log_format, f"jwtauth listening on {url} "
+                    f"({settings.workers} worker(s))", url=url, workers=settings.workers),
         err=True,
     )
     uvicorn.run(
@@ -101,6 +98,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 
@@ -268,6 +266,57 @@ def keys_export_public() -> None:
         return service.keyring.jwks
 
     click.echo(json.dumps(_run(_settings(), jwks), indent=2))
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail of security events."""
+
+
+def _audit_line(event: AuditEvent) -> str:
+    who = f"{event.username or '-'} ({event.user_id or '-'})"
+    return (
+        f"{event.created_at.isoformat()}  #{event.id}  {event.event.value:<20} user={who} "
+        f"ip={event.client_ip or '-'} session={event.session_id or '-'} "
+        f"actor={event.actor_id or '-'} {json.dumps(event.detail, sort_keys=True)}"
+    )
+
+
+@audit.command("tail")
+@click.option("-n", "count", type=click.IntRange(1, 10000), default=20, show_default=True,
+              help="How many of the newest events to print first.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events (every second).")
+@click.option("--user", "username", help="Only events about this username.")
+@click.option("--event", "event", type=click.Choice([e.value for e in AuditEventName]),
+              help="Only this event.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_tail(
+    count: int, follow: bool, username: str | None, event: str | None, as_json: bool
+) -> None:
+    """Print the newest security events, oldest first; --follow waits for more."""
+    name = AuditEventName(event) if event else None
+
+    def show(found: list[AuditEvent]) -> None:
+        for item in found:
+            click.echo(json.dumps(item.fields()) if as_json else _audit_line(item))
+        sys.stdout.flush()
+
+    async def tail(service: AuthService, db: Database) -> None:
+        store = service.audit_store
+        newest = await store.page(limit=count, username=username, event=name)
+        show(newest[::-1])
+        last = newest[0].id or 0 if newest else 0
+        while follow:
+            await asyncio.sleep(1.0)
+            found = await store.after(last, limit=1000, username=username, event=name)
+            show(found)
+            if found:
+                last = found[-1].id or last
+
+    try:
+        _run(_settings(), tail)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from .errors import ConfigError
 Algorithm = Literal["ES256", "RS256", "EdDSA", "HS256"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+# An origin is scheme://host[:port] and nothing more (RFC 6454); no "*", "null" or path.
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///jwtauth.db"
     database_schema: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     redis_url: str | None = None
+    # Every key this server uses in Redis starts with it: several deployments (or test
+    # runs) can share one Redis database.
+    redis_prefix: str = Field("jwtauth:", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     public_url: str | None = None
     issuer: str | None = None
     audience: str = "jwtauth"
@@ -75,12 +80,32 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(100, ge=1)
     login_address_window: Duration = 300
     revocation_poll_interval: float = Field(0.25, gt=0, le=60)
+    # Refuse tokens when neither the database log nor Redis has confirmed the revocation
+    # state for this long (a process cut off from both); 0 = never.
+    revocation_max_staleness: Duration = 30
+    # 2 MiB: the largest post (100,000 characters) sent as \u-escaped JSON is ~1.2 MB.
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(16 * 1024, ge=4096)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("public_url", "issuer")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        # These origins get credentialed CORS and the refresh cookie: a wildcard or a
+        # typo must stop the server, not widen or silently void the allowlist.
+        origins = [origin.lower() for origin in value]
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"allowed origin {origin!r} is not scheme://host[:port] (no '*', no path)"
+                )
+        return origins
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -105,6 +130,15 @@ class Settings(BaseSettings):
     def revocation_ttl(self) -> int:
         """How long a revocation must be remembered: the life of any token it kills."""
         return self.access_ttl + self.clock_skew
+
+    @property
+    def revocation_staleness_bound(self) -> float | None:
+        """Seconds a process may go without confirming its revocation state before it
+        refuses tokens, None when turned off. Never less than a few poll intervals, nor
+        than 3 s: a healthy Redis follower confirms about once a second."""
+        if not self.revocation_max_staleness:
+            return None
+        return max(float(self.revocation_max_staleness), 4 * self.revocation_poll_interval, 3.0)
 
     def validate_for_serving(self) -> None:
         """Refuse to start on a configuration that would be unsafe (RFC 8725 section 3.5)."""

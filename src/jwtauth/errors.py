@@ -42,6 +42,18 @@ class InvalidInput(AuthError):
         self.field = field
 
 
+class RequestTooLarge(MalformedRequest):
+    """The request body is over the configured limit (HTTP 413)."""
+
+    default_message = "The request body is too large."
+
+
+class HeadersTooLarge(MalformedRequest):
+    """The request line and headers are over the configured limit (HTTP 431)."""
+
+    default_message = "The request headers are too large."
+
+
 class InvalidCredentials(AuthError):
     code = "invalid_credentials"
     default_message = "Invalid username or password."

@@ -8,10 +8,12 @@ when configured) to keep this set in step across workers and instances.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from enum import StrEnum
 
 from .claims import Claims
+from .errors import InvalidToken
 
 
 class RevocationKind(StrEnum):
@@ -20,11 +22,43 @@ class RevocationKind(StrEnum):
 
 
 class RevocationList:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    """Revoked sessions and users. With ``max_staleness``, the list must be confirmed
+    complete (``confirm``: a read of the database log, or of a Redis feed that has not
+    lost anything) at least that often, or ``verify_current`` refuses: a process cut off
+    from every source of revocations fails closed instead of trusting stale state."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        max_staleness: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
         self._sessions: dict[str, float] = {}
         self._users: dict[str, float] = {}
         self._next_purge = 0.0
+        self._max_staleness = max_staleness
+        self._monotonic = monotonic
+        self._confirmed: float | None = None
+
+    def confirm(self, at: float | None = None) -> None:
+        """The list held every revocation made up to ``at`` (monotonic; now if None)."""
+        moment = self._monotonic() if at is None else at
+        if self._confirmed is None or moment > self._confirmed:
+            self._confirmed = moment
+
+    def is_current(self) -> bool:
+        if self._max_staleness is None:
+            return True
+        if self._confirmed is None:
+            return False
+        return self._monotonic() - self._confirmed <= self._max_staleness
+
+    def verify_current(self) -> None:
+        """``InvalidToken`` when the list has not been confirmed recently enough."""
+        if not self.is_current():
+            raise InvalidToken("revocations unavailable")
 
     def add(self, kind: RevocationKind, value: str, until: float) -> None:
         table = self._sessions if kind is RevocationKind.SESSION else self._users

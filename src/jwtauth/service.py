@@ -14,12 +14,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from .audit import AuditEventName as Audit
+from .audit import Auditor
 from .claims import Claims
 from .config import Settings
-from .errors import Conflict, InvalidCredentials, InvalidGrant, NotFound, WrongPassword
+from .errors import (
+    Conflict,
+    InvalidCredentials,
+    InvalidGrant,
+    NotFound,
+    RateLimited,
+    WrongPassword,
+)
 from .keys import (
     KeyCipher,
     Keyring,
@@ -33,6 +43,7 @@ from .ratelimit import LoginLimiter, MemoryLoginLimiter
 from .revocation import RevocationKind, RevocationList
 from .sessions import new_refresh_token
 from .store import Database
+from .store.audit import AuditStore
 from .store.keys import KeyStore
 from .store.meta import MetaStore
 from .store.revocations import KEYS_CHANGED, RevocationLog
@@ -40,6 +51,9 @@ from .store.sessions import Outcome, SessionRecord, SessionStore
 from .store.users import UserRecord, UserStore, delete_user
 from .tokens import ClaimsPolicy, TokenIssuer
 from .verifier import Verifier
+
+if TYPE_CHECKING:
+    from .eventbus import EventBus
 
 log = logging.getLogger("jwtauth")
 
@@ -75,7 +89,9 @@ class AuthService:
         self.db = db
         self.clock = clock
         self.keyring = Keyring()
-        self.revocations = RevocationList(clock)
+        self.revocations = RevocationList(
+            clock, max_staleness=settings.revocation_staleness_bound
+        )
         self.verifier = Verifier(
             self.keyring,
             issuer=settings.effective_issuer,
@@ -100,11 +116,22 @@ class AuthService:
             address_window=settings.login_address_window,
             clock=clock,
         )
+        # Several instances (JWTAUTH_REDIS_URL): eventbus.py, ratelimit_redis.py.
+        self.events: EventBus | None = None
+        self._poll_now = asyncio.Event()
+        if settings.redis_url:
+            from .eventbus import EventBus
+
+            self.events = EventBus(settings, self.revocations)
+            if limiter is None:
+                self.limiter = self.events.login_limiter(settings, self.limiter, clock)
         self.meta = MetaStore(db)
         self.users = UserStore(db)
         self.sessions = SessionStore(db, revocation_ttl=settings.revocation_ttl)
         self.revocation_log = RevocationLog(db)
         self.key_store = KeyStore(db, self._key_cipher())
+        self.audit_store = AuditStore(db)
+        self.audit = Auditor(self.audit_store, now=self.now)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
@@ -139,11 +166,15 @@ class AuthService:
         await self.reload_keys()
         if await self.maintain_keys():
             await self.reload_keys()
+        loaded_at = time.monotonic()
         for entry in await self.revocation_log.active(self.now()):
             if entry.kind != KEYS_CHANGED:
                 self.revocations.add(
                     RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp()
                 )
+        self.revocations.confirm(loaded_at)
+        if self.events is not None:
+            self.events.start(self.revocation_log, now=self.now, wake=self._poll_now.set)
         self._tasks.append(asyncio.create_task(self._follow_revocations(self.clock())))
 
     async def stop(self) -> None:
@@ -152,6 +183,8 @@ class AuthService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.events is not None:
+            await self.events.stop()
         self.hasher.close()
 
     async def reload_keys(self) -> None:
@@ -168,26 +201,36 @@ class AuthService:
         one's memory, and keep the key lifecycle moving."""
         interval = self.settings.revocation_poll_interval
         next_maintenance = 0.0
+        handled_key_news: set[int] = set()  # each entry is re-read during the overlap
         while True:
-            await asyncio.sleep(interval)
+            # Sooner when Redis reports a key change or comes back after a break.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), interval)
+            self._poll_now.clear()
             started = self.clock()
+            fresh_at = time.monotonic()
             try:
                 moment = datetime.fromtimestamp(since - _FOLLOW_OVERLAP, UTC)
-                keys_changed = False
+                key_news: set[int] = set()
                 for entry in await self.revocation_log.since(moment):
                     if entry.kind == KEYS_CHANGED:
-                        keys_changed = keys_changed or entry.value not in self.keyring.kids()
+                        key_news.add(entry.id)
                         continue
                     self.revocations.add(
                         RevocationKind(entry.kind), entry.value, entry.expires_at.timestamp()
                     )
+                self.revocations.confirm(fresh_at)
                 since = started
+                # Any announcement not yet handled, even of a kid already held: a standby
+                # key promoted or a key retired elsewhere changes what this process signs.
+                keys_changed = bool(key_news - handled_key_news)
                 if started >= next_maintenance:
                     next_maintenance = started + _MAINTENANCE_INTERVAL
                     await self.revocation_log.purge(self.now())
                     keys_changed = await self.maintain_keys() or keys_changed
                 if keys_changed:
                     await self.reload_keys()
+                handled_key_news = key_news
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("revocation log unreachable: %s", type(exc).__name__)
 
@@ -198,6 +241,10 @@ class AuthService:
             return False
         now = self.now()
         changed = await self.key_store.advance(now, retire_after=self.settings.revocation_ttl)
+        if changed:
+            # Promoted or retired here: the other processes must stop signing with the
+            # old key and drop retired ones too.
+            await self._announce_keys("lifecycle")
         period = self.settings.key_rotation
         if period:
             lead = min(self.settings.key_rotation_lead, period)
@@ -212,32 +259,49 @@ class AuthService:
         if key.alg != self.settings.algorithm:
             raise Conflict(f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}")
         await self.key_store.add(key, self.now(), lead=lead)
-        await self.revocation_log.announce_keys(key.kid, self.now())
+        await self._announce_keys(key.kid)
         await self.reload_keys()
+        await self.audit.record(Audit.KEY_ROTATED, detail={"kid": key.kid, "lead": lead,
+                                                            "imported": True})
         return key.kid
 
-    async def rotate_keys(self, *, lead: int = 0) -> str:
+    async def rotate_keys(
+        self, *, lead: int = 0, actor_id: str | None = None, client: ClientInfo | None = None
+    ) -> str:
         """Make a new signing key: signing now (lead 0), or published ``lead`` seconds
         before it signs so that JWKS caches hold it first. The old key keeps verifying
         until its last token expires."""
         if self.settings.algorithm == "HS256":
             raise Conflict("HS256 keys come from JWTAUTH_SECRET; change the secret instead.")
         key = await self.key_store.add(generate_key(self.settings.algorithm), self.now(), lead=lead)
-        await self.revocation_log.announce_keys(key.kid, self.now())
+        await self._announce_keys(key.kid)
         await self.reload_keys()
-        log.info("key rotated", extra={"kid": key.kid, "lead": lead})
+        await self.audit.record(
+            Audit.KEY_ROTATED, actor_id=actor_id, client=client,
+            detail={"kid": key.kid, "lead": lead},
+        )
         return key.kid
 
+    async def _announce_keys(self, kid: str) -> None:
+        """Tell every process to reload its keys: through the database log, which they
+        poll, and through Redis at once when configured."""
+        await self.revocation_log.announce_keys(kid, self.now())
+        if self.events is not None:
+            self.events.publish_keys(kid)
+
     def _revoke_locally(self, kind: RevocationKind, values: list[str]) -> None:
+        """Called after the revocation committed to the database log."""
         until = self.clock() + self.settings.revocation_ttl
         for value in values:
             self.revocations.add(kind, value, until)
+        if self.events is not None:
+            self.events.publish_revocations(kind, values, until)
 
     # -- accounts --------------------------------------------------------------------
 
     async def register(
         self, username: str, password: str, *, email: str | None = None,
-        roles: list[str] | None = None,
+        roles: list[str] | None = None, client: ClientInfo | None = None,
     ) -> UserRecord:
         validate_new_password(password, username=username)
         password_hash = await self.hasher.hash(password)
@@ -245,16 +309,30 @@ class AuthService:
             username=username, password_hash=password_hash,
             roles=list(roles or DEFAULT_ROLES), email=email, now=self.now(),
         )
-        log.info("user registered", extra={"user_id": user.id})
+        await self.audit.record(
+            Audit.USER_REGISTERED, user_id=user.id, username=user.username, client=client
+        )
         return user
 
     async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
-        await self.limiter.check(client.address, username)
+        try:
+            await self.limiter.check(client.address, username)
+        except RateLimited as exc:
+            await self.audit.record(
+                Audit.LOGIN_RATE_LIMITED, username=username, client=client,
+                detail={"retry_after": exc.retry_after},
+            )
+            raise
         user = await self.users.by_username(username)
         ok, new_hash = await self.hasher.verify(user.password_hash if user else None, password)
         if not ok or user is None:
             await self.limiter.failed(client.address, username)
-            log.info("login failed", extra={"client": client.address})
+            # The attempted name (never the password); the same write whether or not
+            # the account exists, so the audit adds no timing difference.
+            await self.audit.record(
+                Audit.LOGIN_FAILED, user_id=user.id if user else None, username=username,
+                client=client,
+            )
             raise InvalidCredentials()
         await self.limiter.succeeded(client.address, username)
         if new_hash is not None:
@@ -265,7 +343,10 @@ class AuthService:
             absolute_ttl=self.settings.refresh_absolute_ttl, user_agent=client.user_agent,
             client_ip=client.address,
         )
-        log.info("login", extra={"user_id": user.id, "session_id": session_id})
+        await self.audit.record(
+            Audit.LOGIN_SUCCEEDED, user_id=user.id, username=user.username,
+            session_id=session_id, client=client,
+        )
         return self._pair(user, session_id, token, self.settings.refresh_ttl)
 
     def _pair(self, user: UserRecord, session_id: str, token: str, refresh_in: int) -> TokenPair:
@@ -274,21 +355,24 @@ class AuthService:
         )
         return TokenPair(access, self.settings.access_ttl, token, refresh_in)
 
-    async def refresh(self, presented: str) -> TokenPair:
+    async def refresh(self, presented: str, client: ClientInfo | None = None) -> TokenPair:
         if not presented or len(presented) > 256:
             raise InvalidGrant("malformed")
         now = self.now()
+        # Written by the store in the transaction that revokes the family, if reuse.
+        reuse = self.audit.event(
+            Audit.REFRESH_TOKEN_REUSED, client=client, detail={"family_revoked": True}
+        )
         result = await self.sessions.rotate(
             presented, new_token=new_refresh_token(), now=now,
-            ttl=self.settings.refresh_ttl, grace=self.settings.refresh_reuse_grace,
+            ttl=self.settings.refresh_ttl, grace=self.settings.refresh_reuse_grace, audit=reuse,
         )
         if result.outcome is Outcome.REUSED:
             assert result.session_id is not None
             self._revoke_locally(RevocationKind.SESSION, [result.session_id])
-            log.warning(
-                "refresh token reuse: family revoked",
-                extra={"user_id": result.user_id, "session_id": result.session_id},
-            )
+            self.audit.emit(reuse.about(
+                user_id=result.user_id, username=result.username, session_id=result.session_id
+            ))
             raise InvalidGrant("reused")
         if result.outcome is Outcome.INVALID:
             raise InvalidGrant("invalid")
@@ -300,7 +384,10 @@ class AuthService:
         )
         return TokenPair(access, self.settings.access_ttl, result.token, refresh_in)
 
-    async def logout(self, claims: Claims | None, refresh_token: str | None) -> None:
+    async def logout(
+        self, claims: Claims | None, refresh_token: str | None,
+        client: ClientInfo | None = None,
+    ) -> None:
         """End the session of the access token and/or of the refresh token."""
         targets: list[tuple[str, str]] = []
         if claims is not None:
@@ -312,25 +399,43 @@ class AuthService:
         if not targets:
             raise InvalidGrant("nothing to log out")
         for session_id, user_id in dict.fromkeys(targets):
-            await self.sessions.revoke(session_id, self.now(), user_id=user_id)
+            event = self.audit.event(
+                Audit.LOGOUT, user_id=user_id, session_id=session_id, client=client,
+                username=claims.username if claims is not None and claims.sub == user_id else None,
+            )
+            if await self.sessions.revoke(session_id, self.now(), user_id=user_id, audit=event):
+                self.audit.emit(event)
             self._revoke_locally(RevocationKind.SESSION, [session_id])
-            log.info("logout", extra={"user_id": user_id, "session_id": session_id})
 
-    async def logout_all(self, claims: Claims) -> None:
-        ended = await self.sessions.revoke_all(claims.sub, self.now())
+    async def logout_all(self, claims: Claims, client: ClientInfo | None = None) -> None:
+        event = self.audit.event(
+            Audit.LOGOUT_ALL, user_id=claims.sub, username=claims.username,
+            session_id=claims.sid, client=client,
+        )
+        ended = await self.sessions.revoke_all(claims.sub, self.now(), audit=event)
         self._revoke_locally(RevocationKind.SESSION, [*ended, claims.sid])
-        log.info("logout everywhere", extra={"user_id": claims.sub, "sessions": len(ended)})
+        self.audit.emit(event)
 
     async def list_sessions(self, claims: Claims) -> list[SessionRecord]:
         return await self.sessions.live_for_user(claims.sub, self.now())
 
-    async def end_session(self, claims: Claims, session_id: str) -> None:
-        if not await self.sessions.revoke(session_id, self.now(), user_id=claims.sub):
+    async def end_session(
+        self, claims: Claims, session_id: str, client: ClientInfo | None = None
+    ) -> None:
+        event = self.audit.event(
+            Audit.SESSION_ENDED, user_id=claims.sub, username=claims.username,
+            session_id=session_id, client=client, detail={"by_session": claims.sid},
+        )
+        if not await self.sessions.revoke(
+            session_id, self.now(), user_id=claims.sub, audit=event
+        ):
             raise NotFound("No such session.")
         self._revoke_locally(RevocationKind.SESSION, [session_id])
-        log.info("session ended", extra={"user_id": claims.sub, "session_id": session_id})
+        self.audit.emit(event)
 
-    async def change_password(self, claims: Claims, current: str, new: str) -> None:
+    async def change_password(
+        self, claims: Claims, current: str, new: str, client: ClientInfo | None = None
+    ) -> None:
         user = await self.users.by_id(claims.sub)
         if user is None:
             raise InvalidCredentials()
@@ -339,27 +444,54 @@ class AuthService:
             raise WrongPassword()
         validate_new_password(new, username=user.username)
         await self.users.set_password_hash(user.id, await self.hasher.hash(new), self.now())
-        ended = await self.sessions.revoke_all(user.id, self.now(), keep=claims.sid)
+        event = self.audit.event(
+            Audit.PASSWORD_CHANGED, user_id=user.id, username=user.username,
+            session_id=claims.sid, client=client,
+        )
+        ended = await self.sessions.revoke_all(user.id, self.now(), keep=claims.sid, audit=event)
         self._revoke_locally(RevocationKind.SESSION, ended)
-        log.info("password changed", extra={"user_id": user.id, "sessions_ended": len(ended)})
+        self.audit.emit(event)
 
     # -- administration --------------------------------------------------------------
 
     async def list_users(self, *, limit: int, offset: int) -> list[UserRecord]:
         return await self.users.page(limit=limit, offset=offset)
 
-    async def set_roles(self, user_id: str, roles: list[str]) -> UserRecord:
-        user = await self.users.set_roles(user_id, list(dict.fromkeys(roles)), self.now())
+    async def set_roles(
+        self, user_id: str, roles: list[str], *, actor_id: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> UserRecord:
+        """``actor_id``: the admin acting (None from the command line)."""
+        before = await self.users.by_id(user_id)
+        if before is None:
+            raise NotFound("No such user.")
+        new_roles = list(dict.fromkeys(roles))
+        event = self.audit.event(
+            Audit.ROLES_CHANGED, user_id=user_id, username=before.username, actor_id=actor_id,
+            client=client, detail={"old_roles": before.roles, "new_roles": new_roles},
+        )
+        user = await self.users.set_roles(user_id, new_roles, self.now(), audit=event)
         if user is None:
             raise NotFound("No such user.")
-        log.info("roles changed", extra={"user_id": user_id, "roles": user.roles})
+        self.audit.emit(event)
         return user
 
-    async def delete_user(self, user_id: str) -> None:
+    async def delete_user(
+        self, user_id: str, *, actor_id: str | None = None, client: ClientInfo | None = None
+    ) -> None:
+        """``actor_id``: the admin acting (None from the command line)."""
+        found = await self.users.by_id(user_id)
+        if found is None:
+            raise NotFound("No such user.")
+        event = self.audit.event(
+            Audit.USER_DELETED, user_id=user_id, username=found.username, actor_id=actor_id,
+            client=client,
+        )
         if not await delete_user(
-            self.db, user_id, self.now(), revocation_ttl=self.settings.revocation_ttl
+            self.db, user_id, self.now(), revocation_ttl=self.settings.revocation_ttl,
+            audit=event,
         ):
             raise NotFound("No such user.")
         self._revoke_locally(RevocationKind.USER, [user_id])
-        log.info("user deleted", extra={"user_id": user_id})
+        self.audit.emit(event)
 

@@ -17,7 +17,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
-from joserfc.util import urlsafe_b64encode
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from .claims import Claims
 from .errors import InvalidToken
@@ -41,19 +41,32 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidToken("duplicate claim")
+            raise InvalidToken("duplicate member name")
         result[key] = value
     return result
 
 
-def _parse_claims(payload: bytes) -> dict[str, Any]:
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON (RFC 8259 section 6); Python would read them, and an
+    # "exp": Infinity would never expire (or crash the int conversion).
+    raise InvalidToken(f"non-JSON constant {name}")
+
+
+def _parse_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        claims = json.loads(payload, object_pairs_hook=_reject_duplicates)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidToken("payload is not JSON") from exc
-    if not isinstance(claims, dict):
-        raise InvalidToken("payload is not an object")
-    return claims
+        value = json.loads(
+            data, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's limit, e.g. [[[[...]]]].
+        raise InvalidToken(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidToken(f"{what} is not an object")
+    return value
+
+
+def _parse_claims(payload: bytes) -> dict[str, Any]:
+    return _parse_object(payload, "payload")
 
 
 def _int_claim(claims: dict[str, Any], name: str) -> int:
@@ -112,9 +125,9 @@ def verify_access_token(
         compact = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
     except (JoseError, ValueError, TypeError, UnicodeError) as exc:
         raise InvalidToken("malformed") from exc
-    header = compact.protected
-    if not isinstance(header, dict):
-        raise InvalidToken("header is not an object")
+    # joserfc's header parser lets a repeated name win silently; parse it again with the
+    # duplicate check the claims get, so no two parsers can read one header differently.
+    header = _parse_object(urlsafe_b64decode(compact.segments["header"]), "header")
     if "crit" in header or "b64" in header:
         raise InvalidToken("critical header parameters are not supported")
     kid = header.get("kid")

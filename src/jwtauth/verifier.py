@@ -115,13 +115,19 @@ class Verifier:
         """``verify`` without I/O: a JWKS verifier uses the key set it holds now."""
         if self.jwks is not None:
             self.jwks.check_usable()
+        if not isinstance(token, str):
+            # A caller's None or bytes is a bad token, not a TypeError from the cache.
+            raise InvalidToken("not a string")
         now = self._clock()
         claims = self._cached(token, now)
         if claims is None:
             claims = verify_access_token(token, self.keyring, self.policy, now)
             self._remember(token, claims)
-        if self.revocations is not None and self.revocations.is_revoked(claims):
-            raise InvalidToken("revoked")
+        if self.revocations is not None:
+            # A revocation list nobody has vouched for lately may miss a logout: refuse.
+            self.revocations.verify_current()
+            if self.revocations.is_revoked(claims):
+                raise InvalidToken("revoked")
         return claims
 
     async def verify(self, token: str) -> Claims:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ConfigError
+from ..logs import protect_secret_loggers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -112,6 +113,9 @@ def _touch_private(path: Path) -> None:
 
 
 def create_database(url: str, *, schema: str | None = None, echo: bool = False) -> Database:
+    # Statement parameters (password hashes, sealed keys) never reach a log line or an
+    # exception message, whatever level the application sets (jwtauth.logs).
+    protect_secret_loggers()
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         db_name = target.database
@@ -120,7 +124,8 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
         path = Path(db_name).resolve()
         _touch_private(path)
         engine = create_async_engine(
-            target.set(database=str(path)), echo=echo, connect_args={"timeout": 30}
+            target.set(database=str(path)), echo=echo, hide_parameters=True,
+            connect_args={"timeout": 30},
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -138,7 +143,8 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
     engine = create_async_engine(
-        target, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True,
+        target, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20,
+        pool_pre_ping=True,
         connect_args=connect_args,
     )
     return Database(engine, sqlite_path=None, schema=schema)

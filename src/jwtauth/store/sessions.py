@@ -16,8 +16,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..audit import AuditEvent
 from ..revocation import RevocationKind
 from ..sessions import hash_refresh_token, open_successor, seal_successor
+from .audit import insert_event
 from .database import Database
 from .revocations import record_revocation
 from .tables import refresh_tokens as rt
@@ -95,8 +97,11 @@ class SessionStore:
         return session_id
 
     async def rotate(
-        self, presented: str, *, new_token: str, now: datetime, ttl: int, grace: int
+        self, presented: str, *, new_token: str, now: datetime, ttl: int, grace: int,
+        audit: AuditEvent | None = None,
     ) -> RotateResult:
+        """``audit``: the reuse event, written with the family's revocation if reuse
+        is what this turns out to be."""
         presented_hash = hash_refresh_token(presented)
         async with self._db.serialized(), self._db.connect() as conn:
             # The write comes first: it takes SQLite's write lock before any read, so no
@@ -119,7 +124,9 @@ class SessionStore:
                     conn, won.session_id, won.expires_at, new_token, new_hash, now=now, ttl=ttl
                 )
             else:
-                result = await self._not_current(conn, presented, presented_hash, now, grace)
+                result = await self._not_current(
+                    conn, presented, presented_hash, now, grace, audit
+                )
             if result.outcome in (Outcome.ROTATED, Outcome.REUSED):
                 await conn.commit()
             else:
@@ -154,7 +161,7 @@ class SessionStore:
 
     async def _not_current(
         self, conn: AsyncConnection, presented: str, presented_hash: str, now: datetime,
-        grace: int,
+        grace: int, audit: AuditEvent | None,
     ) -> RotateResult:
         old = (await conn.execute(rt.select().where(rt.c.token_hash == presented_hash))).first()
         if old is None or old.used_at is None:
@@ -175,7 +182,12 @@ class SessionStore:
                     session.username, list(session.roles),
                 )
         await self._revoke(conn, [session.id], now)
-        return RotateResult(Outcome.REUSED, session.id, session.user_id)
+        if audit is not None:
+            await insert_event(
+                conn, audit.about(user_id=session.user_id, username=session.username,
+                                  session_id=session.id),
+            )
+        return RotateResult(Outcome.REUSED, session.id, session.user_id, username=session.username)
 
     async def _revoke(self, conn: AsyncConnection, session_ids: list[str], now: datetime) -> None:
         if not session_ids:
@@ -191,8 +203,12 @@ class SessionStore:
                 expires_at=now + self._revocation_ttl,
             )
 
-    async def revoke(self, session_id: str, now: datetime, *, user_id: str | None = None) -> bool:
-        """Revoke one family; with ``user_id``, only if it belongs to that user."""
+    async def revoke(
+        self, session_id: str, now: datetime, *, user_id: str | None = None,
+        audit: AuditEvent | None = None,
+    ) -> bool:
+        """Revoke one family; with ``user_id``, only if it belongs to that user. The
+        ``audit`` event commits with the revocation."""
         query = sa.select(sessions.c.id).where(
             sessions.c.id == session_id, sessions.c.revoked_at.is_(None)
         )
@@ -203,10 +219,13 @@ class SessionStore:
             if found is None:
                 return False
             await self._revoke(conn, [session_id], now)
+            if audit is not None:
+                await insert_event(conn, audit)
         return True
 
     async def revoke_all(
-        self, user_id: str, now: datetime, *, keep: str | None = None
+        self, user_id: str, now: datetime, *, keep: str | None = None,
+        audit: AuditEvent | None = None,
     ) -> list[str]:
         query = sa.select(sessions.c.id).where(
             sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
@@ -216,6 +235,8 @@ class SessionStore:
         async with self._db.begin() as conn:
             ids = list((await conn.execute(query)).scalars())
             await self._revoke(conn, ids, now)
+            if audit is not None:
+                await insert_event(conn, audit)
         return ids
 
     async def session_of_token(self, token: str) -> tuple[str, str] | None:

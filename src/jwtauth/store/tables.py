@@ -114,3 +114,24 @@ meta = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+# The audit trail (jwtauth.audit). No foreign keys: a user's events outlive the user.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(36), nullable=True),
+    sa.Column("username", sa.String(64), nullable=True),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Column("session_id", sa.String(36), nullable=True),
+    sa.Column("actor_id", sa.String(36), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_audit_events_created_at", "created_at"),
+    sa.Index("ix_audit_events_event", "event"),
+    sa.Index("ix_audit_events_user_id", "user_id"),
+    # Ids are the paging cursor: never reuse one, even after old rows are pruned.
+    sqlite_autoincrement=True,
+)

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..audit import AuditEvent
 from ..errors import Conflict
 from ..revocation import RevocationKind
+from .audit import insert_event
 from .database import Database
 from .revocations import record_revocation
 from .tables import users
@@ -86,12 +88,16 @@ class UserStore:
         async with self._db.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
-    async def set_roles(self, user_id: str, roles: list[str], now: datetime) -> UserRecord | None:
+    async def set_roles(
+        self, user_id: str, roles: list[str], now: datetime, *, audit: AuditEvent | None = None
+    ) -> UserRecord | None:
         async with self._db.begin() as conn:
             await conn.execute(
                 users.update().where(users.c.id == user_id).values(roles=roles, updated_at=now)
             )
             row = (await conn.execute(users.select().where(users.c.id == user_id))).first()
+            if row is not None and audit is not None:
+                await insert_event(conn, audit)
         return _record(row) if row else None
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
@@ -107,9 +113,12 @@ class UserStore:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one())
 
 
-async def delete_user(db: Database, user_id: str, now: datetime, *, revocation_ttl: int) -> bool:
+async def delete_user(
+    db: Database, user_id: str, now: datetime, *, revocation_ttl: int,
+    audit: AuditEvent | None = None,
+) -> bool:
     """Delete a user with every session and token (FK cascade), and revoke the user's
-    outstanding access tokens, in one transaction."""
+    outstanding access tokens, in one transaction (with the ``audit`` event)."""
     async with db.begin() as conn:
         deleted = await conn.execute(users.delete().where(users.c.id == user_id))
         if deleted.rowcount == 0:
@@ -118,4 +127,6 @@ async def delete_user(db: Database, user_id: str, now: datetime, *, revocation_t
             conn, kind=RevocationKind.USER, value=user_id, now=now,
             expires_at=now + timedelta(seconds=revocation_ttl),
         )
+        if audit is not None:
+            await insert_event(conn, audit)
     return True

@@ -21,9 +21,12 @@ from ..service import AuthService
 from ..store import create_database
 from .admin import admin_router
 from .auth import auth_router
+from .cors import CORS
 from .discovery import discovery_router
 from .errors import error_response, handle_auth_error
 from .fastpath import FastPath
+from .headers import ErrorBoundary, SecurityHeaders, is_https
+from .limits import BodyLimit, HeaderLimit
 from .page import page_router
 
 log = logging.getLogger("jwtauth.http")
@@ -107,6 +110,14 @@ def create_app(
     app.include_router(page_router(service))
     # Innermost of the middlewares: the hot routes get every outer layer's headers too.
     app.add_middleware(FastPath, verifier=service.verifier)
+    # Outside the fast path, so oversized requests are refused before any route runs.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
+    # Outermost, in this order: a crash still becomes a JSON 500 that passes through the
+    # CORS and security-header layers, and every answer above gets those headers.
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(CORS, origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeaders, hsts=is_https(settings.public_url))
     return app
 
 

@@ -55,8 +55,10 @@ def auth_router(service: AuthService) -> APIRouter:
     CurrentClaims = Annotated[Claims, Depends(claims_of)]
 
     @router.post("/auth/register", status_code=201, response_model=UserOut, tags=["accounts"])
-    async def register(body: RegisterIn) -> UserOut:
-        user = await service.register(body.username, body.password, email=body.email)
+    async def register(body: RegisterIn, request: Request) -> UserOut:
+        user = await service.register(
+            body.username, body.password, email=body.email, client=client_info(request)
+        )
         return UserOut(id=user.id, username=user.username, roles=user.roles)
 
     @router.post("/auth/login", response_model=TokenOut, tags=["accounts"])
@@ -67,14 +69,14 @@ def auth_router(service: AuthService) -> APIRouter:
     @router.post("/auth/refresh", response_model=TokenOut, tags=["accounts"])
     async def refresh(request: Request, body: RefreshIn | None = None) -> Response:
         if body is not None and body.refresh_token:
-            pair = await service.refresh(body.refresh_token)
+            pair = await service.refresh(body.refresh_token, client_info(request))
             return _token_response(service, pair, body_token=True, cookie=False)
         cookie = request.cookies.get(browser.COOKIE)
         if not cookie:
             raise InvalidGrant("no refresh token")
         if not browser.is_allowed_origin(request, service.settings):
             raise Forbidden("Cross-origin refresh is not allowed.")
-        pair = await service.refresh(cookie)
+        pair = await service.refresh(cookie, client_info(request))
         return _token_response(service, pair, body_token=False, cookie=True)
 
     @router.post("/auth/logout", status_code=204, tags=["accounts"])
@@ -95,7 +97,7 @@ def auth_router(service: AuthService) -> APIRouter:
         if claims is None and not refresh_token:
             raise failure or MissingToken()
         try:
-            await service.logout(claims, refresh_token)
+            await service.logout(claims, refresh_token, client_info(request))
         except InvalidGrant:
             if failure is not None:
                 raise failure from None
@@ -106,14 +108,16 @@ def auth_router(service: AuthService) -> APIRouter:
         return response
 
     @router.post("/auth/logout-all", status_code=204, tags=["accounts"])
-    async def logout_all(claims: CurrentClaims) -> Response:
-        await service.logout_all(claims)
+    async def logout_all(claims: CurrentClaims, request: Request) -> Response:
+        await service.logout_all(claims, client_info(request))
         response = Response(status_code=204)
         browser.clear_refresh_cookie(response, service.settings)
+        browser.no_store(response)
         return response
 
     @router.get("/auth/sessions", response_model=list[SessionOut], tags=["sessions"])
-    async def sessions(claims: CurrentClaims) -> list[SessionOut]:
+    async def sessions(claims: CurrentClaims, response: Response) -> list[SessionOut]:
+        response.headers["Cache-Control"] = "no-store"  # user data (RFC 9111 section 5.2.2.5)
         return [
             SessionOut(
                 id=s.id,
@@ -126,13 +130,17 @@ def auth_router(service: AuthService) -> APIRouter:
         ]
 
     @router.delete("/auth/sessions/{session_id}", status_code=204, tags=["sessions"])
-    async def end_session(session_id: str, claims: CurrentClaims) -> Response:
-        await service.end_session(claims, session_id)
+    async def end_session(session_id: str, claims: CurrentClaims, request: Request) -> Response:
+        await service.end_session(claims, session_id, client_info(request))
         return Response(status_code=204)
 
     @router.post("/auth/password", status_code=204, tags=["accounts"])
-    async def change_password(body: PasswordIn, claims: CurrentClaims) -> Response:
-        await service.change_password(claims, body.current_password, body.new_password)
+    async def change_password(
+        body: PasswordIn, claims: CurrentClaims, request: Request
+    ) -> Response:
+        await service.change_password(
+            claims, body.current_password, body.new_password, client_info(request)
+        )
         return Response(status_code=204)
 
     @router.get("/users/me", response_model=UserOut, tags=["accounts"])

@@ -53,7 +53,10 @@ def is_allowed_origin(request: Request, settings: Settings) -> bool:
     clients) or from our own or a configured origin; any other Origin is cross-site."""
     origin = request.headers.get("origin")
     if origin is None:
-        return True
+        # Defence in depth: a browser that left Origin out still says through Fetch
+        # Metadata when another site started the request (SameSite=Strict should already
+        # have kept the cookie back; this holds if a browser or proxy gets that wrong).
+        return request.headers.get("sec-fetch-site", "").lower() != "cross-site"
     origin = origin.rstrip("/").lower()
     allowed = {own_origin(request, settings), *(o.lower() for o in settings.allowed_origins)}
     return origin in allowed

@@ -12,6 +12,7 @@ from ..errors import (
     AuthError,
     Conflict,
     Forbidden,
+    HeadersTooLarge,
     InsufficientRole,
     InvalidCredentials,
     InvalidGrant,
@@ -22,6 +23,7 @@ from ..errors import (
     MissingToken,
     NotFound,
     RateLimited,
+    RequestTooLarge,
     Unavailable,
     WrongPassword,
 )
@@ -32,6 +34,8 @@ REALM = "jwtauth"
 
 # Most specific first: the first class in an error's MRO that is listed here wins.
 _STATUS: dict[type[AuthError], int] = {
+    RequestTooLarge: 413,
+    HeadersTooLarge: 431,
     MalformedRequest: 400,
     InvalidInput: 422,
     WrongPassword: 403,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -11,8 +11,13 @@ from ..passwords import MAX_LENGTH, MIN_LENGTH
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
 NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 Role = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# No \s: Python, Rust and JSON Schema (ECMA-262) regexes disagree on what it matches (U+0085),
+# and the OpenAPI document must promise exactly what the server accepts.
 Email = Annotated[
-    str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    StringConstraints(
+        max_length=320, pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+$"
+    ),
 ]
 
 
@@ -74,3 +79,21 @@ class ErrorOut(BaseModel):
 
 class KeyOut(BaseModel):
     kid: str
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    created_at: str
+    event: str
+    user_id: str | None
+    username: str | None
+    client_ip: str | None
+    user_agent: str | None
+    session_id: str | None
+    actor_id: str | None
+    detail: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    events: list[AuditEventOut]
+    next_before: int | None  # pass as ?before= for the next (older) page; null at the end

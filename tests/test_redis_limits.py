@@ -1,0 +1,181 @@
+"""Login limits shared through Redis (API.md "Login limits"; issue 4, point 2): the rules of
+the in-memory limiter, one count for every instance, keys that expire, and a fallback to
+per-process limits while Redis is unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+
+from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
+from jwtauth.errors import RateLimited
+from jwtauth.events import connect
+from jwtauth.ratelimit import MemoryLoginLimiter
+from jwtauth.ratelimit_redis import RedisLoginLimiter
+
+RULES = {
+    "max_failures": 3,
+    "backoff_base": 1,
+    "backoff_max": 60,
+    "address_max_failures": 10,
+    "address_window": 300,
+}
+
+LimiterFactory = Callable[..., RedisLoginLimiter]
+
+
+@pytest.fixture
+async def make_limiter(redis_prefix: str) -> AsyncIterator[LimiterFactory]:
+    """A limiter of its own client (another instance, as far as Redis can tell)."""
+    clients: list[Any] = []
+
+    def build(clock: Clock, *, url: str = REDIS_URL, **rules: Any) -> RedisLoginLimiter:
+        client = connect(url, name="jwtauth-test")
+        clients.append(client)
+        merged = {**RULES, **rules}
+        fallback = MemoryLoginLimiter(**merged, clock=clock)
+        return RedisLoginLimiter(client, prefix=redis_prefix, **merged, clock=clock,
+                                 fallback=fallback)
+
+    yield build
+    for client in clients:
+        await client.aclose()
+
+
+async def retry_after(limiter: RedisLoginLimiter, address: str, username: str) -> int | None:
+    try:
+        await limiter.check(address, username)
+    except RateLimited as exc:
+        return exc.retry_after
+    return None
+
+
+async def fail(limiter: RedisLoginLimiter, times: int, address: str = "10.0.0.1",
+               username: str = "alice") -> None:
+    for _ in range(times):
+        await limiter.check(address, username)
+        await limiter.failed(address, username)
+
+
+async def test_back_off_starts_at_max_failures_and_doubles(make_limiter: LimiterFactory) -> None:
+    clock = Clock()
+    limiter = make_limiter(clock)
+    await fail(limiter, 2)
+    assert await retry_after(limiter, "10.0.0.1", "alice") is None
+    await fail(limiter, 1)
+    assert await retry_after(limiter, "10.0.0.1", "alice") == 1
+    clock.advance(1)
+    await fail(limiter, 1)
+    assert await retry_after(limiter, "10.0.0.1", "alice") == 2
+    clock.advance(2)
+    assert await retry_after(limiter, "10.0.0.1", "alice") is None
+
+
+async def test_back_off_is_capped(make_limiter: LimiterFactory) -> None:
+    clock = Clock()
+    limiter = make_limiter(clock, backoff_max=5)
+    for _ in range(9):  # below the address limit (10): only the account back-off
+        await limiter.failed("10.0.0.1", "alice")
+    assert await retry_after(limiter, "10.0.0.1", "alice") == 5
+
+
+async def test_failures_at_one_instance_limit_logins_at_another(
+    make_limiter: LimiterFactory,
+) -> None:
+    clock = Clock()
+    here, there = make_limiter(clock), make_limiter(clock)
+    await fail(here, 3)
+    assert await retry_after(there, "10.0.0.1", "alice") == 1
+
+
+async def test_a_success_clears_the_account_counter(make_limiter: LimiterFactory) -> None:
+    clock = Clock()
+    here, there = make_limiter(clock), make_limiter(clock)
+    await fail(here, 2)
+    await there.succeeded("10.0.0.1", "alice")
+    await fail(here, 2)
+    assert await retry_after(here, "10.0.0.1", "alice") is None
+
+
+async def test_another_address_is_not_limited_by_these_failures(
+    make_limiter: LimiterFactory,
+) -> None:
+    limiter = make_limiter(Clock())
+    await fail(limiter, 3, address="10.0.0.1")
+    assert await retry_after(limiter, "10.0.0.1", "alice") is not None
+    assert await retry_after(limiter, "10.0.0.2", "alice") is None
+
+
+async def test_an_address_is_limited_across_accounts_in_a_sliding_window(
+    make_limiter: LimiterFactory,
+) -> None:
+    clock = Clock()
+    limiter = make_limiter(clock, address_max_failures=4, address_window=100)
+    for index in range(4):
+        await fail(limiter, 1, username=f"user{index}")
+        clock.advance(10)
+    # The first failure (40 s ago) leaves the window in 60 s.
+    assert await retry_after(limiter, "10.0.0.1", "someone-else") == 60
+    assert await retry_after(limiter, "10.0.0.9", "someone-else") is None
+    clock.advance(60)
+    assert await retry_after(limiter, "10.0.0.1", "someone-else") is None
+
+
+async def test_keys_expire_and_name_no_address_or_account(
+    make_limiter: LimiterFactory, redis_prefix: str
+) -> None:
+    limiter = make_limiter(Clock(), address_window=300)
+    await fail(limiter, 2, address="10.9.8.7", username="mallory")
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key.decode() for key in client.scan_iter(match=redis_prefix + "login:*")]
+        assert len(keys) == 2
+        for key in keys:
+            assert "mallory" not in key and "10.9.8.7" not in key
+            assert 0 < client.pttl(key) <= 86400 * 1000
+    finally:
+        client.close()
+
+
+async def test_while_redis_is_unreachable_limits_hold_per_process(
+    make_limiter: LimiterFactory,
+) -> None:
+    # Nothing listens on this port: every Redis call fails at once.
+    limiter = make_limiter(Clock(), url=f"redis://127.0.0.1:{free_port()}/15")
+    await fail(limiter, 3)
+    assert await retry_after(limiter, "10.0.0.1", "alice") == 1
+    await limiter.succeeded("10.0.0.1", "alice")
+    assert await retry_after(limiter, "10.0.0.1", "alice") is None
+
+
+async def test_failures_counted_during_an_outage_still_hold_when_redis_is_back(
+    make_limiter: LimiterFactory,
+) -> None:
+    clock = Clock()
+    limiter = make_limiter(clock)
+    await fail(limiter.fallback, 3)  # type: ignore[arg-type]  # as the fallback counted them
+    assert await retry_after(limiter, "10.0.0.1", "alice") == 1
+
+
+async def test_servers_with_a_redis_url_share_login_limits(
+    redis_prefix: str, make_api: AppFactory
+) -> None:
+    shared = {"redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    here = await make_api(**shared)
+    there = await make_api(clock=here.clock, **shared)
+    assert isinstance(here.service.limiter, RedisLoginLimiter)
+    await here.register("alice")
+    for _ in range(5):
+        response = await here.client.post(
+            "/auth/login", json={"username": "alice", "password": "wrong-password-1"}
+        )
+        assert response.status_code == 401
+    refused = await there.client.post(
+        "/auth/login", json={"username": "alice", "password": PASSWORD}
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
