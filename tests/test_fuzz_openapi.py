@@ -7,7 +7,7 @@ Run through schemathesis's engine (what its CLI runs), not its pytest plugin: th
 gone), and a schema loaded at import would build the app during collection.
 
 Bounded for CI: the examples phase once, then fuzzing rounds until ``FUZZ_SECONDS``
-(JWTAUTH_FUZZ_SECONDS, default 60) are spent. Protected operations get a real admin's
+(JWTAUTH_FUZZ_SECONDS, default 30) are spent. Protected operations get a real admin's
 bearer token, so the fuzzer gets past the guard into the handlers; when an operation
 ends that session (logout-all, password change), the 401 makes schemathesis log in again.
 """
@@ -30,7 +30,7 @@ from schemathesis.python.asgi import get_client, shutdown_lifespans
 from jwtauth.config import Settings
 from jwtauth.web.app import create_app
 
-FUZZ_SECONDS = int(os.environ.get("JWTAUTH_FUZZ_SECONDS", "60"))
+FUZZ_SECONDS = int(os.environ.get("JWTAUTH_FUZZ_SECONDS", "30"))
 ADMIN = {"username": "root", "password": PASSWORD}
 
 # What schemathesis.toml would say. Enabled checks, and why the others are off:

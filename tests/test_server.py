@@ -225,3 +225,23 @@ def test_a_user_created_with_the_cli_can_log_in(
         users = client.get("/admin/users", headers=bearer(tokens["access_token"]))
         assert users.status_code == 200, users.text
         assert [u["roles"] for u in users.json()] == [["user", "admin"]]
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(
+    start_server: StartServer, trusted: bool
+) -> None:
+    env = {"JWTAUTH_TRUSTED_PROXIES": "127.0.0.1"} if trusted else {}
+    server = start_server(env=env)
+    bad = {"username": "alice", "password": "wrong-password-1"}
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/auth/register", json={"username": "alice", "password": PASSWORD})
+        for _ in range(6):
+            client.post("/auth/login", json=bad, headers={"X-Forwarded-For": "203.0.113.7"})
+        other = client.post(
+            "/auth/login", json={"username": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.9"},
+        )
+    # Trusted: the failures belong to 203.0.113.7, so another client still signs in.
+    # Untrusted: the header is ignored and every request is the proxy's (127.0.0.1).
+    assert other.status_code == (200 if trusted else 429), other.text

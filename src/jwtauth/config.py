@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(16 * 1024, ge=4096)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # Addresses of reverse proxies whose X-Forwarded-For / -Proto are believed; without
+    # it every client behind a proxy shares the proxy's address in the login limits.
+    trusted_proxies: str | None = Field(None, pattern=r"^[0-9A-Fa-f.:/, *]+$")
 
     @field_validator("public_url", "issuer")
     @classmethod
