@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     login_backoff_max: Duration = 900
     login_address_max_failures: int = Field(100, ge=1)
     login_address_window: Duration = 300
+    register_max_per_address: int = Field(50, ge=1)
+    register_window: Duration = 3600
     revocation_poll_interval: float = Field(0.25, gt=0, le=60)
     # Refuse tokens when neither the database log nor Redis has confirmed the revocation
     # state for this long (a process cut off from both); 0 = never.

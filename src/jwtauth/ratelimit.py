@@ -102,3 +102,29 @@ class MemoryLoginLimiter:
         self._addresses = {
             k: v for k, v in self._addresses.items() if v.failures and v.failures[-1] > now - horizon
         }
+
+
+class WindowLimiter:
+    """At most ``limit`` events per key in a sliding ``window`` (seconds), in memory.
+
+    Used for registrations per client address: each one costs a password hash, so an
+    unlimited endpoint would let anyone burn the server's CPU and fill its user table.
+    """
+
+    def __init__(self, *, limit: int, window: float, clock: Callable[[], float]) -> None:
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._events: dict[str, deque[float]] = {}
+
+    def hit(self, key: str) -> None:
+        """Count one event for ``key``, or raise ``RateLimited`` if the window is full."""
+        now = self._clock()
+        if len(self._events) > _MAX_TRACKED:
+            self._events = {k: v for k, v in self._events.items() if v and v[-1] > now - self._window}
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self._window:
+            events.popleft()
+        if len(events) >= self._limit:
+            raise RateLimited(math.ceil(events[0] + self._window - now))
+        events.append(now)

@@ -39,7 +39,7 @@ from .keys import (
     load_or_create_kek_file,
 )
 from .passwords import PasswordHasher, validate_new_password
-from .ratelimit import LoginLimiter, MemoryLoginLimiter
+from .ratelimit import LoginLimiter, MemoryLoginLimiter, WindowLimiter
 from .revocation import RevocationKind, RevocationList
 from .sessions import new_refresh_token
 from .store import Database
@@ -107,6 +107,10 @@ class AuthService:
             memory_cost=settings.argon2_memory_cost,
             parallelism=settings.argon2_parallelism,
             threads=settings.hash_threads,
+        )
+        self.registrations = WindowLimiter(
+            limit=settings.register_max_per_address, window=settings.register_window,
+            clock=clock,
         )
         self.limiter: LoginLimiter = limiter or MemoryLoginLimiter(
             max_failures=settings.login_max_failures,
@@ -303,6 +307,8 @@ class AuthService:
         self, username: str, password: str, *, email: str | None = None,
         roles: list[str] | None = None, client: ClientInfo | None = None,
     ) -> UserRecord:
+        if client is not None:  # the operator's CLI is not limited
+            self.registrations.hit(client.address)
         validate_new_password(password, username=username)
         password_hash = await self.hasher.hash(password)
         user = await self.users.create(
