@@ -285,6 +285,43 @@ async def test_duplicate_claim_names_refused(key: SigningKey, clock: Clock) -> N
 
 
 @pytest.mark.parametrize(
+    "repeat", [',"sub":"admin-user"', ',"roles":["admin"]', ',"cnf":{"jkt":"a","jkt":"b"}']
+)
+async def test_duplicate_claim_names_refused_in_compact_json(
+    key: SigningKey, clock: Clock, repeat: str
+) -> None:
+    # Written the way the issuer and orjson write JSON (no spaces): the fast reader keeps
+    # the last duplicate, so only its round-trip check stands between this and admin.
+    good = json.dumps(claims_at(clock), separators=(",", ":"))
+    await refused(verifier_for(key, clock), forge(key, (good[:-1] + repeat + "}").encode()))
+
+
+async def test_compact_json_with_escapes_and_nesting_accepted(
+    key: SigningKey, clock: Clock
+) -> None:
+    # What the fast reader cannot prove it reads exactly goes to the exact reader: still good.
+    payload = json.dumps(
+        claims_at(clock, name="Zo\u00eb \"Z\"", cnf={"jkt": "a"}, amr=["pwd"]),
+        separators=(",", ":"),
+    )
+    claims = await verifier_for(key, clock).verify(forge(key, payload.encode()))
+    assert claims.raw["name"] == 'Zo\u00eb "Z"' and claims.raw["cnf"] == {"jkt": "a"}
+
+
+async def test_verified_claims_cannot_be_changed(key: SigningKey, clock: Clock) -> None:
+    # One Claims object answers every repeat of a token from the cache: a handler that
+    # could change it would change what the next request is granted.
+    verifier, token = verifier_for(key, clock), issue(key, clock)
+    claims = await verifier.verify(token)
+    with pytest.raises(AttributeError):
+        claims.roles = ("admin",)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        claims.raw["roles"] = ["admin"]  # type: ignore[index]
+    assert await verifier.verify(token) is claims
+    assert claims.raw["roles"] == ["user", "editor"] and hash(claims) == hash(claims)
+
+
+@pytest.mark.parametrize(
     "payload", [b"not json", b"", b"[1, 2]", b'"a string"', b"\xff\xfe{}", b"null"]
 )
 async def test_payload_not_a_json_object_refused(

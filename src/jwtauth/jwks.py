@@ -79,9 +79,6 @@ def parse_jwks(body: bytes) -> tuple[list[SigningKey], list[dict[str, Any]]]:
         if not isinstance(entry, dict):
             log.warning("JWKS entry %d skipped: not an object", index)
             continue
-        if entry.get("use", "sig") != "sig":
-            log.warning("JWKS entry %d skipped: use is %r, not sig", index, entry.get("use"))
-            continue
         try:
             key = load_public_jwk(entry)
         except (ValueError, TypeError, KeyError) as exc:
@@ -232,7 +229,7 @@ class JWKSCache:
                 continue
             try:
                 await self._shared_fetch()
-            except Exception:  # noqa: BLE001 - the refresher must outlive any one bad fetch
+            except Exception:
                 log.exception("JWKS refresh from %s failed unexpectedly", self.url)
                 self._next_refresh = self._clock() + MIN_REFRESH_INTERVAL
 

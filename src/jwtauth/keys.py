@@ -13,7 +13,6 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from .config import Algorithm
 from .errors import ConfigError
+from .signatures import SignatureCheck, signature_check
 
 JoseKey = ECKey | RSAKey | OKPKey | OctKey
 
@@ -43,6 +43,12 @@ class SigningKey:
     alg: Algorithm
     jwk: JoseKey = field(repr=False)
     state: KeyState = KeyState.CURRENT
+    # check(signing_input, signature) -> bool, built once: the per-token path is the
+    # cryptography call alone.
+    verify_signature: SignatureCheck = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verify_signature", signature_check(self.alg, self.jwk))
 
     @property
     def is_asymmetric(self) -> bool:
@@ -128,6 +134,12 @@ def load_public_jwk(data: dict[str, Any]) -> SigningKey:
     kid = data.get("kid")
     if not isinstance(kid, str) or not kid:
         raise ValueError("a JWKS key without kid cannot be selected safely")
+    # RFC 7517 section 4.2/4.3: a key published for encryption must not verify signatures.
+    if data.get("use", "sig") != "sig":
+        raise ValueError(f"use is {data.get('use')!r}, not sig")
+    ops = data.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        raise ValueError(f"key_ops {ops!r} do not include verify")
     members = {k: v for k, v in data.items() if k not in ("d", "p", "q", "dp", "dq", "qi", "k")}
     jwk: JoseKey
     if alg == "ES256" and data.get("kty") == "EC" and data.get("crv") == "P-256":

@@ -119,10 +119,22 @@ class Verifier:
             # A caller's None or bytes is a bad token, not a TypeError from the cache.
             raise InvalidToken("not a string")
         now = self._clock()
-        claims = self._cached(token, now)
+        cache = self._cache
+        if self._cache_version != self.keyring.version:
+            # The key set changed: results verified with a removed key must not outlive it.
+            cache.clear()
+            self._cache_version = self.keyring.version
+        claims = cache.get(token)
         if claims is None:
             claims = verify_access_token(token, self.keyring, self.policy, now)
-            self._remember(token, claims)
+            if len(cache) >= self._cache_size:
+                # Drop the older half (dicts keep insertion order): cheap and bounded.
+                for stale in list(cache)[: self._cache_size // 2]:
+                    del cache[stale]
+            cache[token] = claims
+        elif now > claims.exp + self.policy.leeway:
+            del cache[token]
+            raise InvalidToken("expired")
         if self.revocations is not None:
             # A revocation list nobody has vouched for lately may miss a logout: refuse.
             self.revocations.verify_current()
@@ -144,22 +156,3 @@ class Verifier:
             if exc.reason != "unknown kid" or not await self.jwks.refetch():
                 raise
         return self.verify_sync(token)
-
-    def _cached(self, token: str, now: float) -> Claims | None:
-        if self._cache_version != self.keyring.version:
-            # The key set changed: results verified with a removed key must not outlive it.
-            self._cache.clear()
-            self._cache_version = self.keyring.version
-            return None
-        claims = self._cache.get(token)
-        if claims is not None and now > claims.exp + self.policy.leeway:
-            del self._cache[token]
-            raise InvalidToken("expired")
-        return claims
-
-    def _remember(self, token: str, claims: Claims) -> None:
-        if len(self._cache) >= self._cache_size:
-            # Drop the older half (dicts keep insertion order): cheap and bounded.
-            for stale in list(self._cache)[: self._cache_size // 2]:
-                del self._cache[stale]
-        self._cache[token] = claims
