@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test install install-test clean
+.PHONY: serve test lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ install-test: $(VENV)/.installed-test
 serve: install
 	$(BIN)/jwtauth serve
 
-test: install-test
+# Lint first: seconds, and a type or lint error is cheaper to read than a failed test.
+lint: install-test
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from propagation import PASSWORD, free_port, wait_ready  # noqa: E402
+from propagation import PASSWORD, free_port, wait_ready
 
-from jwtauth.revocation import RevocationKind, RevocationList  # noqa: E402
+from jwtauth.revocation import RevocationKind, RevocationList
 
 BATCH = 50_000
 
@@ -59,7 +59,8 @@ def populate(db: Path, users: int, sessions: int, revoked: int) -> None:
         session_ids.extend(r[0] for r in rows)
         conn.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?)", rows)
     for start in range(0, revoked, BATCH):
-        rows = [("sid", session_ids[i], stamp, until) for i in range(start, min(revoked, start + BATCH))]
+        end = min(revoked, start + BATCH)
+        rows = [("sid", session_ids[i], stamp, until) for i in range(start, end)]
         conn.executemany(
             "INSERT INTO revocations (kind, value, created_at, expires_at) VALUES (?,?,?,?)", rows
         )
@@ -100,7 +101,8 @@ def start(db: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
 
 def token_for(url: str) -> str:
     httpx.post(url + "/auth/register", json={"username": "benchuser", "password": PASSWORD})
-    body = httpx.post(url + "/auth/login", json={"username": "benchuser", "password": PASSWORD}).json()
+    credentials = {"username": "benchuser", "password": PASSWORD}
+    body = httpx.post(url + "/auth/login", json=credentials).json()
     return str(body["access_token"])
 
 
@@ -135,7 +137,7 @@ def main() -> None:
     servers = {name: start(work / name / f"{name}.db", args.workers) for name in ("empty", "big")}
     try:
         tokens = {name: token_for(url) for name, (_, url) in servers.items()}
-        for name, (proc, url) in servers.items():
+        for name, (_, url) in servers.items():
             wrk(url, tokens[name], 2)  # warm-up
         rates: dict[str, list[float]] = {"empty": [], "big": []}
         ratios = []

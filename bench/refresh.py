@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from propagation import PASSWORD, free_port, wait_ready  # noqa: E402
+from propagation import PASSWORD, free_port, wait_ready
 
 
 async def chain(client: httpx.AsyncClient, token: str, until: float, lat: list[float]) -> int:

@@ -97,7 +97,9 @@ def measure(alg: str, rounds: int, count: int) -> dict[str, Any]:
         rows["fresh"].append(fresh_us)
         rows["cached"].append(cached_us)
         rows["ratio"].append(fresh_us / raw_us)
-    return {k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in rows.items()}
+    return {
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in rows.items()
+    }
 
 
 def main() -> None:

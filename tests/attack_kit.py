@@ -30,6 +30,15 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from jwtauth import InvalidToken, Verifier
+from jwtauth.config import Settings
+from jwtauth.keys import SigningKey
+from jwtauth.web.app import create_app
+
 from conftest import (
     BASE_URL,
     FAST_HASH,
@@ -42,14 +51,6 @@ from conftest import (
     _probe_postgres,
     unavailable,
 )
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-from jwtauth import InvalidToken, Verifier
-from jwtauth.config import Settings
-from jwtauth.keys import SigningKey
-from jwtauth.web.app import create_app
 
 ISSUER = "https://jwtauth.test"
 AUDIENCE = "jwtauth"

@@ -3,7 +3,6 @@ built per test with an injectable clock, and a small client for the HTTP flows."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,7 +48,7 @@ async def _probe_postgres() -> str | None:
 
     try:
         conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
     return None
@@ -230,7 +229,7 @@ def start_process(args: list[str], env: dict[str, str], url: str, log: Path,
     import time
 
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        process = subprocess.Popen(
             [sys.executable, *args], env=env, cwd=log.parent, stdout=out,
             stderr=subprocess.STDOUT,
         )

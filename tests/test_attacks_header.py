@@ -10,6 +10,13 @@ import json
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from jwtauth import Verifier
+from jwtauth.keys import SigningKey, generate_key
+
 from attack_kit import (
     ALGS,
     AUDIENCE,
@@ -23,12 +30,6 @@ from attack_kit import (
     sign,
     signed,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
-
-from jwtauth import Verifier
-from jwtauth.keys import SigningKey, generate_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

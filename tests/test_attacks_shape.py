@@ -8,6 +8,7 @@ import base64
 import json
 
 import pytest
+
 from attack_kit import (
     Target,
     all_routes_refuse,

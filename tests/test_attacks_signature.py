@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
 from attack_kit import (
     AUDIENCE,
     ISSUER,
@@ -16,7 +18,6 @@ from attack_kit import (
     refused,
     unb64,
 )
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

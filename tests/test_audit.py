@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+
 from conftest import PASSWORD, Api, AppFactory, Tokens
 
 UA = {"User-Agent": "AuditTest/1.0 (the tests)"}
-NEW_PASSWORD = "another-long-passphrase-42"  # noqa: S105 - a test password
+NEW_PASSWORD = "another-long-passphrase-42"
 
 
 async def audit(api: Api, admin: Tokens, **params: Any) -> httpx.Response:
@@ -444,7 +445,7 @@ def cli(tmp_path: Path) -> Any:
     )
 
     def run(*args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(  # noqa: S603 - our interpreter, our arguments
+        result = subprocess.run(
             [sys.executable, "-m", "jwtauth", *args], cwd=tmp_path, env=env, input=stdin,
             capture_output=True, text=True, timeout=60, check=False,
         )

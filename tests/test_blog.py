@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import jwtauth.blog
+
 from conftest import Api, Tokens
 
 POST_KEYS = {"id", "title", "content", "author", "created_at"}

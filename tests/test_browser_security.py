@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from conftest import BASE_URL, Api, AppFactory
 
 from jwtauth.config import Settings
 from jwtauth.web.page import CONTENT_SECURITY_POLICY as PAGE_CSP
+
+from conftest import BASE_URL, Api, AppFactory
 
 APP = "https://app.example"
 EVIL = "https://evil.example"

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from conftest import AppFactory, Api
+from conftest import Api, AppFactory
 
 ISSUER = "https://jwtauth.test"
 AUDIENCE = "jwtauth"

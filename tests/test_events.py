@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import REDIS_URL, Api, AppFactory, Clock, Tokens
 from jwtauth import InvalidToken, Verifier
 from jwtauth.events import Event, RevocationFeed, StreamKeys, add_events, connect
 from jwtauth.keys import Keyring, key_from_secret
 from jwtauth.revocation import RevocationKind, RevocationList
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+
+from conftest import REDIS_URL, Api, AppFactory, Clock, Tokens
 from redis_kit import RedisUser, lose_data
 
 ISSUER = "https://jwtauth.test"

@@ -115,7 +115,7 @@ async def test_admin_as_a_plain_user_answers_403_insufficient_role(
 async def test_admin_as_an_admin_answers_200(
     live_server: LiveProcess, server: httpx.AsyncClient, protected: httpx.AsyncClient
 ) -> None:
-    created = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+    created = subprocess.run(
         [sys.executable, "-m", "jwtauth", "user", "create", "example_root", "--role", "admin",
          "--password-stdin"],
         input=PASSWORD + "\n", env=live_server.env, cwd=live_server.log.parent,

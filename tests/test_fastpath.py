@@ -4,8 +4,9 @@ FastAPI routes behind it would, and hands everything else on."""
 import httpx
 import pytest
 
-from conftest import Api
 from jwtauth.web.fastpath import FastPath
+
+from conftest import Api
 
 
 async def _via_router(api: Api, path: str, headers: dict[str, str]) -> httpx.Response:

@@ -22,13 +22,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import FAST_HASH, PASSWORD
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
 from jwtauth.config import Settings
 from jwtauth.web.app import create_app
+
+from conftest import FAST_HASH, PASSWORD
 
 FUZZ_SECONDS = int(os.environ.get("JWTAUTH_FUZZ_SECONDS", "30"))
 ADMIN = {"username": "root", "password": PASSWORD}

@@ -28,6 +28,9 @@ import asyncpg
 import httpx
 import pytest
 
+from jwtauth import InvalidToken, Verifier
+from jwtauth.events import RevocationFeed
+
 from conftest import (
     PASSWORD,
     POSTGRES_URL,
@@ -41,8 +44,6 @@ from conftest import (
     start_process,
     unavailable,
 )
-from jwtauth import InvalidToken, Verifier
-from jwtauth.events import RevocationFeed
 from redis_kit import RedisUser, lose_data
 
 ISSUER = "https://auth.instances.test"
@@ -105,7 +106,7 @@ class Cluster:
 
     def command(self, *args: str, stdin: str | None = None) -> str:
         """Run `jwtauth ARGS` with the instances' settings; its standard output."""
-        done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        done = subprocess.run(
             [sys.executable, "-m", "jwtauth", *args], input=stdin, text=True, env=self.env(),
             cwd=self.workdir, check=True, capture_output=True, timeout=60,
         )
@@ -432,7 +433,8 @@ async def test_an_instance_cut_off_from_redis_and_postgresql_refuses_every_token
             user.cut()
             await _sql(
                 f'ALTER ROLE "{role}" NOLOGIN',
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                # The role name is the test's own, made by redis_kit-style fresh naming.
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # noqa: S608
                 f"WHERE usename = '{role}'",
             )
             await refused_within(client, b, session, within=5.0)  # the bound is at least 3 s

@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import PASSWORD, LiveProcess, free_port, server_env, start_process, unavailable
 from jwtauth import InvalidToken, Verifier
+
+from conftest import PASSWORD, LiveProcess, free_port, server_env, start_process, unavailable
 
 INTEROP = Path(__file__).resolve().parent.parent / "interop"
 AUDIENCE = "jwtauth"
@@ -58,7 +59,7 @@ def node() -> str:
 
 def run_node(node: str, script: str, request: dict[str, Any]) -> dict[str, Any]:
     # The token goes on stdin, not argv, where any process on the machine could read it.
-    done = subprocess.run(  # noqa: S603 - our own scripts
+    done = subprocess.run(
         [node, str(INTEROP / script)], input=json.dumps(request), cwd=INTEROP,
         capture_output=True, text=True, timeout=60, check=False,
     )

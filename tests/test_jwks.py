@@ -17,9 +17,10 @@ import pytest
 from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64encode
 
-from conftest import PASSWORD, Clock, LiveProcess
 from jwtauth import InvalidToken, Verifier
 from jwtauth.keys import SigningKey, generate_key
+
+from conftest import PASSWORD, Clock, LiveProcess
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "jwtauth"

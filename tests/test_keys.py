@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Api, AppFactory, Backend
 
 from jwtauth import ConfigError
 from jwtauth.keys import (
@@ -28,6 +27,8 @@ from jwtauth.keys import (
     private_pem,
 )
 from jwtauth.store.tables import signing_keys
+
+from conftest import Api, AppFactory, Backend
 
 ASYMMETRIC = ["ES256", "RS256", "EdDSA"]
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}

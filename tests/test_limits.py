@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, AppFactory, LiveProcess, free_port, server_env, start_process
 
 from jwtauth.web.limits import DEFAULT_MAX_HEADER_BYTES
+
+from conftest import PASSWORD, AppFactory, LiveProcess, free_port, server_env, start_process
 
 LIMIT = 4096
 

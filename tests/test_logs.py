@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PASSWORD, free_port, server_env, start_process
 
 from jwtauth.logs import JsonFormatter, TextFormatter, format_line, protect_secret_loggers
+
+from conftest import PASSWORD, free_port, server_env, start_process
 
 
 def record(message: str = "user %s did %s", args: tuple[Any, ...] = ("alice", "it"),

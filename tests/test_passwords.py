@@ -12,12 +12,13 @@ import argon2
 import bcrypt
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Api
 
 from jwtauth import passwords
 from jwtauth.errors import InvalidInput
 from jwtauth.passwords import PasswordHasher, validate_new_password
 from jwtauth.store.tables import users
+
+from conftest import PASSWORD, Api
 
 FAST = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
 

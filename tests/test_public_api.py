@@ -112,7 +112,7 @@ def test_importing_the_core_loads_no_web_framework() -> None:
         f"import {imports}, sys; "
         "print('fastapi' in sys.modules or 'starlette' in sys.modules)"
     )
-    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed program
+    result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False", result.stderr

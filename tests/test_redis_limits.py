@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
 from jwtauth.errors import RateLimited
 from jwtauth.events import connect
 from jwtauth.ratelimit import MemoryLoginLimiter
 from jwtauth.ratelimit_redis import RedisLoginLimiter
+
+from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
 
 RULES = {
     "max_failures": 3,

@@ -8,9 +8,10 @@ import asyncio
 import httpx
 import pytest
 
-from conftest import PASSWORD, Api, AppFactory, Clock, Tokens
 from jwtauth.claims import Claims
 from jwtauth.revocation import RevocationKind, RevocationList
+
+from conftest import PASSWORD, Api, AppFactory, Clock, Tokens
 
 ACCESS_TTL = 900
 CLOCK_SKEW = 30

@@ -23,12 +23,13 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Api, AppFactory, free_port, server_env, start_process
 
 from jwtauth.keys import KeyCipher, KeyState, load_private_pem
 from jwtauth.logs import JsonFormatter
 
-NEW_PASSWORD = "brand-new-passphrase-77"  # noqa: S105 - test values, looked for in the logs
+from conftest import PASSWORD, Api, AppFactory, free_port, server_env, start_process
+
+NEW_PASSWORD = "brand-new-passphrase-77"
 WRONG_PASSWORDS = ["wrong-guess-password-1", "wrong-guess-password-2"]
 # Passwords in requests that fail validation: each must stay out of the 4xx body.
 INVALID_PASSWORDS = ["S3cr!t7", "too-long-secret-" + "x" * 1100, "password123"]

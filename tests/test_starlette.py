@@ -15,11 +15,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from conftest import Api, Clock
 from jwtauth import Verifier
 from jwtauth.keys import Keyring, SigningKey, generate_key
 from jwtauth.starlette import JWTAuthMiddleware
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+
+from conftest import Api, Clock
 
 ISSUER = "https://jwtauth.test"
 AUDIENCE = "jwtauth"

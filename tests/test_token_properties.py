@@ -18,7 +18,6 @@ import string
 from typing import Any
 
 import pytest
-from conftest import AppFactory, Clock
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -29,6 +28,8 @@ from jwtauth import Claims, InvalidToken, Verifier
 from jwtauth.bearer import parse_authorization
 from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer, verify_access_token
+
+from conftest import AppFactory, Clock
 
 ISS = "https://jwtauth.test"
 AUD = "jwtauth"

@@ -15,7 +15,6 @@ import secrets
 from typing import Any
 
 import pytest
-from conftest import Clock
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -25,6 +24,8 @@ from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
 from jwtauth.revocation import RevocationKind, RevocationList
 from jwtauth.sessions import new_refresh_token
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+
+from conftest import Clock
 
 ISS = "https://jwtauth.test"
 AUD = "jwtauth"

@@ -89,6 +89,8 @@ def key_from_secret(secret: bytes) -> SigningKey:
 
 
 def private_pem(key: SigningKey) -> str:
+    if isinstance(key.jwk, OctKey):
+        raise ValueError("an HS256 secret has no PEM form")
     return key.jwk.as_pem(private=True).decode()
 
 

@@ -27,7 +27,7 @@ _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
     # zxcvbn ships the 30,000 most common passwords of public breach corpora.
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
 
     return frozenset(FREQUENCY_LISTS["passwords"])
 
@@ -108,7 +108,8 @@ class PasswordHasher:
             return False
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.hash_sync, password)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.hash_sync, password)
 
     async def verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
         """(matches, new hash to store or None). ``stored=None`` means no such user."""

@@ -60,7 +60,7 @@ class MemoryLoginLimiter:
         excess = account.failures - self._max_failures
         if excess < 0:
             return 0.0
-        delay = min(self._cap, self._base * (2**excess))
+        delay = min(self._cap, self._base * 2.0**excess)
         return account.last_failure + delay - now
 
     def _address_wait(self, entry: _Address, now: float) -> float:
@@ -100,7 +100,9 @@ class MemoryLoginLimiter:
             k: v for k, v in self._accounts.items() if v.last_failure > now - horizon
         }
         self._addresses = {
-            k: v for k, v in self._addresses.items() if v.failures and v.failures[-1] > now - horizon
+            k: v
+            for k, v in self._addresses.items()
+            if v.failures and v.failures[-1] > now - horizon
         }
 
 
@@ -121,7 +123,8 @@ class WindowLimiter:
         """Count one event for ``key``, or raise ``RateLimited`` if the window is full."""
         now = self._clock()
         if len(self._events) > _MAX_TRACKED:
-            self._events = {k: v for k, v in self._events.items() if v and v[-1] > now - self._window}
+            since = now - self._window
+            self._events = {k: v for k, v in self._events.items() if v and v[-1] > since}
         events = self._events.setdefault(key, deque())
         while events and events[0] <= now - self._window:
             events.popleft()

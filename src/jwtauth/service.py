@@ -261,7 +261,9 @@ class AuthService:
     async def import_key(self, key: SigningKey, *, lead: int = 0) -> str:
         """Add an operator's key (``jwtauth keys import``); it must use our algorithm."""
         if key.alg != self.settings.algorithm:
-            raise Conflict(f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}")
+            raise Conflict(
+                f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}"
+            )
         await self.key_store.add(key, self.now(), lead=lead)
         await self._announce_keys(key.kid)
         await self.reload_keys()

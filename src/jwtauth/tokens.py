@@ -89,7 +89,7 @@ def check_claims(claims: dict[str, Any], policy: ClaimsPolicy, now: float) -> Cl
     if type(jti) is not str or not jti:
         raise _bad_string("jti")
     username = get("preferred_username")
-    return _new_tuple(Claims, (  # type: ignore[no-any-return]
+    return _new_tuple(Claims, (
         sub, sid, jti, tuple(roles), policy.issuer, exp, iat,
         username if type(username) is str else None, MappingProxyType(claims),
     ))

@@ -71,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         JWTAUTH_ARGON2_MEMORY_COST="8192",
     )
     log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    process = subprocess.Popen(
         [sys.executable, "-m", "jwtauth", "serve", "--port", str(port)],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,7 +45,7 @@ class Post:
         }
 
 
-def _post(row: sa.Row) -> Post:
+def _post(row: sa.Row[Any]) -> Post:
     return Post(row.id, row.title, row.content, row.author_id, row.author_username, row.created_at)
 
 

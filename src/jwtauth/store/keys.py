@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,7 +50,7 @@ class KeyStore:
         pem = private_pem(key)
         return self._cipher.seal(key.kid, pem) if self._cipher else pem
 
-    def _load(self, row: sa.Row) -> SigningKey:
+    def _load(self, row: sa.Row[Any]) -> SigningKey:
         stored = row.private_key
         if self._cipher is not None:
             pem = self._cipher.open(row.kid, stored)
@@ -185,4 +186,5 @@ class KeyStore:
             .limit(1)
         )
         async with self._db.connect() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
+            activated: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+        return activated

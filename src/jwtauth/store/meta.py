@@ -15,7 +15,8 @@ class MetaStore:
     async def get(self, name: str) -> str | None:
         async with self._db.connect() as conn:
             query = sa.select(meta.c.value).where(meta.c.name == name)
-            return (await conn.execute(query)).scalar_one_or_none()
+            value: str | None = (await conn.execute(query)).scalar_one_or_none()
+        return value
 
     async def get_or_set(self, name: str, default: str) -> str:
         """The stored value, or ``default`` stored now; the first writer wins a race."""

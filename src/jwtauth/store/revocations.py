@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -55,7 +56,7 @@ class RevocationLog:
         async with self._db.begin() as conn:
             await conn.execute(revocations.delete().where(revocations.c.expires_at <= now))
 
-    async def _fetch(self, query: sa.Select) -> list[RevocationRecord]:
+    async def _fetch(self, query: sa.Select[Any]) -> list[RevocationRecord]:
         async with self._db.connect() as conn:
             rows = await conn.execute(query.order_by(revocations.c.id))
             return [

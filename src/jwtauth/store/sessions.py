@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,7 +54,7 @@ class SessionRecord:
     user_agent: str | None
 
 
-def _session_with_user(session_id: str) -> sa.Select:
+def _session_with_user(session_id: str) -> sa.Select[Any]:
     # The user's name and roles come along, so a refresh needs no second query for them.
     return (
         sa.select(sessions, users.c.username, users.c.roles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,7 +36,7 @@ class UserRecord:
         }
 
 
-def _record(row: sa.Row) -> UserRecord:
+def _record(row: sa.Row[Any]) -> UserRecord:
     return UserRecord(
         id=row.id,
         username=row.username,
@@ -54,8 +55,9 @@ class UserStore:
         self, *, username: str, password_hash: str, roles: list[str], email: str | None,
         now: datetime,
     ) -> UserRecord:
+        user_id = str(uuid.uuid4())
         values = {
-            "id": str(uuid.uuid4()),
+            "id": user_id,
             "username": username,
             "email": email,
             "password_hash": password_hash,
@@ -69,7 +71,7 @@ class UserStore:
         except sa.exc.IntegrityError as exc:
             raise Conflict("That username is taken.") from exc
         return UserRecord(
-            id=values["id"], username=username, email=email, password_hash=password_hash,
+            id=user_id, username=username, email=email, password_hash=password_hash,
             roles=roles, created_at=now,
         )
 
@@ -110,7 +112,8 @@ class UserStore:
 
     async def count(self) -> int:
         async with self._db.connect() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(users))).scalar_one())
+            result = await conn.execute(sa.select(sa.func.count()).select_from(users))
+            return int(result.scalar_one())
 
 
 async def delete_user(

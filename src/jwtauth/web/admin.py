@@ -30,7 +30,7 @@ def admin_router(service: AuthService) -> APIRouter:
         prefix="/admin",
         tags=["admin"],
         dependencies=[Depends(require_roles(service.verifier, ADMIN_ROLE))],
-        responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)},  # type: ignore[misc]
+        responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)},
     )
 
     @router.get("/users", response_model=list[AdminUserOut])

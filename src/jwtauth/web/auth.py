@@ -44,7 +44,9 @@ def _token_response(
         body["refresh_token"] = pair.refresh_token
     response = JSONResponse(body)
     if cookie:
-        browser.set_refresh_cookie(response, pair.refresh_token, pair.refresh_expires_in, service.settings)
+        browser.set_refresh_cookie(
+            response, pair.refresh_token, pair.refresh_expires_in, service.settings
+        )
     browser.no_store(response)
     return response
 

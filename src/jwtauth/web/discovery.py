@@ -46,7 +46,11 @@ def discovery_router(service: AuthService) -> APIRouter:
         if await service.db.ping():
             return JSONResponse({"status": "ok"})
         return JSONResponse(
-            {"status": "unavailable", "error": "unavailable", "message": "The store does not answer."},
+            {
+                "status": "unavailable",
+                "error": "unavailable",
+                "message": "The store does not answer.",
+            },
             status_code=503,
         )
 

@@ -54,7 +54,7 @@ _STATUS: dict[type[AuthError], int] = {
 
 def status_of(error: AuthError) -> int:
     for cls in type(error).__mro__:
-        status = _STATUS.get(cls)  # type: ignore[call-overload]
+        status = _STATUS.get(cls)
         if status is not None:
             return status
     return 500

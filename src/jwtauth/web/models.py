@@ -59,7 +59,7 @@ class AdminUserOut(UserOut):
 class TokenOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name, not a secret
     expires_in: int
     refresh_token: str | None = None
 
