@@ -290,7 +290,7 @@ async def test_a_key_rotated_at_one_process_signs_at_another_at_once(
               "revocation_poll_interval": 60}
     here = await make_api(**shared)
     there = await make_api(clock=here.clock, **shared)
-    kid = await here.service.rotate_keys()
+    kid = await here.service.keys.rotate_keys()
 
     async def signs_with_new_key() -> bool:
         return bool(there.service.keyring.signing_key.kid == kid)
@@ -303,7 +303,7 @@ async def test_a_standby_key_promoted_at_one_process_signs_at_the_others(
 ) -> None:
     here = await make_api(revocation_poll_interval=0.05)
     there = await make_api(clock=here.clock, revocation_poll_interval=0.05)
-    kid = await here.service.rotate_keys(lead=60)
+    kid = await here.service.keys.rotate_keys(lead=60)
 
     async def published_there() -> bool:
         return kid in there.service.keyring.kids()
@@ -311,7 +311,7 @@ async def test_a_standby_key_promoted_at_one_process_signs_at_the_others(
     await eventually(published_there)
     assert there.service.keyring.signing_key.kid != kid
     here.clock.advance(61)
-    assert await here.service.maintain_keys()  # promoted here, by this process
+    assert await here.service.keys.maintain_keys()  # promoted here, by this process
 
     async def signs_there() -> bool:
         return bool(there.service.keyring.signing_key.kid == kid)

@@ -4,6 +4,7 @@ per-process limits while Redis is unreachable."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ import redis
 
 from jwtauth.errors import RateLimited
 from jwtauth.events import connect
-from jwtauth.ratelimit import MemoryLoginLimiter
+from jwtauth.ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from jwtauth.ratelimit_redis import RedisLoginLimiter
 
 from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
@@ -36,9 +37,9 @@ async def make_limiter(redis_prefix: str) -> AsyncIterator[LimiterFactory]:
     def build(clock: Clock, *, url: str = REDIS_URL, **rules: Any) -> RedisLoginLimiter:
         client = connect(url, name="jwtauth-test")
         clients.append(client)
-        merged = {**RULES, **rules}
-        fallback = MemoryLoginLimiter(**merged, clock=clock)
-        return RedisLoginLimiter(client, prefix=redis_prefix, **merged, clock=clock,
+        policy = LoginPolicy(**{**RULES, **rules})
+        fallback = MemoryLoginLimiter(policy, clock=clock)
+        return RedisLoginLimiter(client, policy, prefix=redis_prefix, clock=clock,
                                  fallback=fallback)
 
     yield build
@@ -46,7 +47,7 @@ async def make_limiter(redis_prefix: str) -> AsyncIterator[LimiterFactory]:
         await client.aclose()
 
 
-async def retry_after(limiter: RedisLoginLimiter, address: str, username: str) -> int | None:
+async def retry_after(limiter: LoginLimiter, address: str, username: str) -> int | None:
     try:
         await limiter.check(address, username)
     except RateLimited as exc:
@@ -81,6 +82,22 @@ async def test_back_off_is_capped(make_limiter: LimiterFactory) -> None:
     for _ in range(9):  # below the address limit (10): only the account back-off
         await limiter.failed("10.0.0.1", "alice")
     assert await retry_after(limiter, "10.0.0.1", "alice") == 5
+
+
+async def test_memory_and_redis_apply_the_one_back_off_rule(make_limiter: LimiterFactory) -> None:
+    # The rule exists twice (LoginPolicy.backoff for memory, Lua inside Redis): the
+    # fallback during an outage must limit exactly as Redis does.
+    clock = Clock()
+    shared = make_limiter(clock, backoff_max=20)
+    memory = MemoryLoginLimiter(shared.policy, clock=clock)
+    for failures in range(1, 9):  # below the address limit (10)
+        for limiter in (shared, memory):
+            await limiter.failed("10.0.0.1", "alice")
+        delay = shared.policy.backoff(failures)
+        expected = math.ceil(delay) if delay else None
+        assert await retry_after(shared, "10.0.0.1", "alice") == expected, failures
+        assert await retry_after(memory, "10.0.0.1", "alice") == expected, failures
+    assert shared.policy.backoff(8) == 20  # 1 * 2**5 = 32, capped
 
 
 async def test_failures_at_one_instance_limit_logins_at_another(

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 log = logging.getLogger("jwtauth.audit")
 
@@ -117,33 +117,36 @@ class MemoryAuditSink:
         return stored
 
 
+class EventFields(TypedDict, total=False):
+    """What a call site may say about an event; everything else is set by ``Auditor``."""
+
+    user_id: str | None
+    username: str | None
+    session_id: str | None
+    actor_id: str | None
+    client: Client | None
+    detail: dict[str, Any] | None
+
+
 class Auditor:
     def __init__(self, sink: AuditSink, *, now: Callable[[], datetime]) -> None:
         self._sink = sink
         self._now = now
 
-    def event(
-        self,
-        name: AuditEventName,
-        *,
-        user_id: str | None = None,
-        username: str | None = None,
-        session_id: str | None = None,
-        actor_id: str | None = None,
-        client: Client | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    def event(self, name: AuditEventName, **fields: Unpack[EventFields]) -> AuditEvent:
         """Build an event (for the store to write inside a transaction); then ``emit``."""
+        client = fields.get("client")
+        username = fields.get("username")
         return AuditEvent(
             event=name,
             created_at=self._now(),
-            user_id=user_id,
+            user_id=fields.get("user_id"),
             username=username[:64] if username else username,
             client_ip=client.address[:64] if client else None,
             user_agent=(client.user_agent or "")[:512] or None if client is not None else None,
-            session_id=session_id,
-            actor_id=actor_id,
-            detail=detail or {},
+            session_id=fields.get("session_id"),
+            actor_id=fields.get("actor_id"),
+            detail=fields.get("detail") or {},
         )
 
     def emit(self, event: AuditEvent) -> None:
@@ -151,23 +154,10 @@ class Auditor:
         level = logging.WARNING if event.event in _WARNINGS else logging.INFO
         log.log(level, "audit %s", event.event.value, extra=event.fields())
 
-    async def record(
-        self,
-        name: AuditEventName,
-        *,
-        user_id: str | None = None,
-        username: str | None = None,
-        session_id: str | None = None,
-        actor_id: str | None = None,
-        client: Client | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    async def record(self, name: AuditEventName, **fields: Unpack[EventFields]) -> AuditEvent:
         """Write an event in its own transaction and log it. A failed write is logged
         at ERROR and not raised (see the module docstring)."""
-        event = self.event(
-            name, user_id=user_id, username=username, session_id=session_id,
-            actor_id=actor_id, client=client, detail=detail,
-        )
+        event = self.event(name, **fields)
         try:
             event = await self._sink.add(event)
         except AuditWriteError as exc:
@@ -184,5 +174,6 @@ __all__ = [
     "AuditWriteError",
     "Auditor",
     "Client",
+    "EventFields",
     "MemoryAuditSink",
 ]

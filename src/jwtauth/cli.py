@@ -78,7 +78,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         raise click.ClickException(exc.message) from exc
 
     async def prepare(service: AuthService, db: Database) -> None:
-        await service.reload_keys()
+        await service.keys.reload_keys()
 
     _run(settings, prepare)
     # Printed whatever the log level, in the log format (stderr stays JSON lines).
@@ -214,7 +214,7 @@ def keys_list() -> None:
     """Every key with its state (next, current, retiring, retired)."""
 
     async def records(service: AuthService, db: Database) -> list[Any]:
-        return await service.key_store.records()
+        return await service.keys.store.records()
 
     for record in _run(_settings(), records):
         sealed = "sealed" if record.sealed else "plain"
@@ -231,8 +231,8 @@ def keys_rotate(lead: int) -> None:
     """Make a new signing key; the old one verifies until its tokens expire."""
 
     async def rotate(service: AuthService, db: Database) -> str:
-        await service.reload_keys()
-        return await service.rotate_keys(lead=lead)
+        await service.keys.reload_keys()
+        return await service.keys.rotate_keys(lead=lead)
 
     click.echo(_run(_settings(), rotate))
 
@@ -251,8 +251,8 @@ def keys_import(pem_file: Any, lead: int) -> None:
         raise click.ClickException(exc.message) from exc
 
     async def add(service: AuthService, db: Database) -> str:
-        await service.reload_keys()
-        return await service.import_key(key, lead=lead)
+        await service.keys.reload_keys()
+        return await service.keys.import_key(key, lead=lead)
 
     click.echo(_run(_settings(), add))
 
@@ -263,7 +263,7 @@ def keys_export_public() -> None:
     import json
 
     async def jwks(service: AuthService, db: Database) -> dict[str, Any]:
-        await service.reload_keys()
+        await service.keys.reload_keys()
         return service.keyring.jwks
 
     click.echo(json.dumps(_run(_settings(), jwks), indent=2))

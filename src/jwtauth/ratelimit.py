@@ -12,11 +12,41 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import RateLimited
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 _MAX_TRACKED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """The numbers of API.md "Login limits", one set for every limiter and instance."""
+
+    max_failures: int
+    backoff_base: float
+    backoff_max: float
+    address_max_failures: int
+    address_window: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginPolicy:
+        return cls(
+            max_failures=settings.login_max_failures,
+            backoff_base=settings.login_backoff_base,
+            backoff_max=settings.login_backoff_max,
+            address_max_failures=settings.login_address_max_failures,
+            address_window=settings.login_address_window,
+        )
+
+    def backoff(self, failures: int) -> float:
+        """Seconds an account waits after its last failure; 0 below the threshold.
+        (ratelimit_redis.py's Lua applies the same rule inside Redis.)"""
+        excess = failures - self.max_failures
+        return 0.0 if excess < 0 else min(self.backoff_max, self.backoff_base * 2.0**excess)
 
 
 class LoginLimiter(Protocol):
@@ -37,38 +67,23 @@ class _Address:
 
 
 class MemoryLoginLimiter:
-    def __init__(
-        self,
-        *,
-        max_failures: int,
-        backoff_base: float,
-        backoff_max: float,
-        address_max_failures: int,
-        address_window: float,
-        clock: Callable[[], float],
-    ) -> None:
-        self._max_failures = max_failures
-        self._base = backoff_base
-        self._cap = backoff_max
-        self._address_max = address_max_failures
-        self._window = address_window
+    def __init__(self, policy: LoginPolicy, *, clock: Callable[[], float]) -> None:
+        self.policy = policy
         self._clock = clock
         self._accounts: dict[tuple[str, str], _Account] = {}
         self._addresses: dict[str, _Address] = {}
 
     def _account_wait(self, account: _Account, now: float) -> float:
-        excess = account.failures - self._max_failures
-        if excess < 0:
-            return 0.0
-        delay = min(self._cap, self._base * 2.0**excess)
-        return account.last_failure + delay - now
+        delay = self.policy.backoff(account.failures)
+        return account.last_failure + delay - now if delay else 0.0
 
     def _address_wait(self, entry: _Address, now: float) -> float:
-        while entry.failures and entry.failures[0] <= now - self._window:
+        window = self.policy.address_window
+        while entry.failures and entry.failures[0] <= now - window:
             entry.failures.popleft()
-        if len(entry.failures) < self._address_max:
+        if len(entry.failures) < self.policy.address_max_failures:
             return 0.0
-        return entry.failures[0] + self._window - now
+        return entry.failures[0] + window - now
 
     async def check(self, address: str, username: str) -> None:
         now = self._clock()
@@ -95,7 +110,7 @@ class MemoryLoginLimiter:
         self._accounts.pop((address, username), None)
 
     def _forget_stale(self, now: float) -> None:
-        horizon = max(self._cap, self._window)
+        horizon = max(self.policy.backoff_max, self.policy.address_window)
         self._accounts = {
             k: v for k, v in self._accounts.items() if v.last_failure > now - horizon
         }

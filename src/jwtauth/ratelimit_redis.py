@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from .errors import RateLimited
-from .ratelimit import LoginLimiter
+from .ratelimit import LoginLimiter, LoginPolicy
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -82,26 +82,19 @@ class RedisLoginLimiter:
     def __init__(
         self,
         redis: Redis,
+        policy: LoginPolicy,
         *,
         prefix: str,
-        max_failures: int,
-        backoff_base: float,
-        backoff_max: float,
-        address_max_failures: int,
-        address_window: float,
         clock: Callable[[], float],
         fallback: LoginLimiter,
     ) -> None:
         self._redis = redis
+        self.policy = policy
         self._prefix = prefix + "login:"
-        self._max_failures = max_failures
-        self._base = backoff_base
-        self._cap = backoff_max
-        self._address_max = address_max_failures
-        self._window = address_window
         self._clock = clock
         self.fallback = fallback
-        self._account_ttl_ms = int(max(_ACCOUNT_MEMORY, 2 * backoff_max, address_window) * 1000)
+        longest = max(_ACCOUNT_MEMORY, 2 * policy.backoff_max, policy.address_window)
+        self._account_ttl_ms = int(longest * 1000)
         self._check = redis.register_script(_CHECK)
         self._failed = redis.register_script(_FAILED)
         self._redis_back_at = 0.0  # monotonic: while in the future, use the fallback
@@ -112,15 +105,8 @@ class RedisLoginLimiter:
         clock: Callable[[], float],
     ) -> RedisLoginLimiter:
         return cls(
-            redis,
-            prefix=settings.redis_prefix,
-            max_failures=settings.login_max_failures,
-            backoff_base=settings.login_backoff_base,
-            backoff_max=settings.login_backoff_max,
-            address_max_failures=settings.login_address_max_failures,
-            address_window=settings.login_address_window,
-            clock=clock,
-            fallback=fallback,
+            redis, LoginPolicy.from_settings(settings), prefix=settings.redis_prefix,
+            clock=clock, fallback=fallback,
         )
 
     def _keys(self, address: str, username: str) -> list[str]:
@@ -139,12 +125,13 @@ class RedisLoginLimiter:
         self._redis_back_at = time.monotonic() + _OUTAGE_PAUSE
 
     async def check(self, address: str, username: str) -> None:
+        p = self.policy
         if self._usable():
             try:
                 raw = await self._check(
                     keys=self._keys(address, username),
-                    args=[repr(self._clock()), self._max_failures, self._base, self._cap,
-                          self._address_max, self._window],
+                    args=[repr(self._clock()), p.max_failures, p.backoff_base, p.backoff_max,
+                          p.address_max_failures, p.address_window],
                 )
             except (RedisError, OSError) as exc:
                 self._lost(exc)
@@ -160,8 +147,8 @@ class RedisLoginLimiter:
             try:
                 await self._failed(
                     keys=self._keys(address, username),
-                    args=[repr(self._clock()), self._account_ttl_ms, self._window,
-                          self._address_max, secrets.token_hex(8)],
+                    args=[repr(self._clock()), self._account_ttl_ms, self.policy.address_window,
+                          self.policy.address_max_failures, secrets.token_hex(8)],
                 )
                 return
             except (RedisError, OSError) as exc:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -23,28 +23,20 @@ from .audit import Auditor
 from .claims import Claims
 from .config import Settings
 from .errors import (
-    Conflict,
     InvalidCredentials,
     InvalidGrant,
     NotFound,
     RateLimited,
     WrongPassword,
 )
-from .keys import (
-    KeyCipher,
-    Keyring,
-    SigningKey,
-    generate_key,
-    key_from_secret,
-    load_or_create_kek_file,
-)
+from .keys import Keyring
+from .keyservice import KeyService
 from .passwords import PasswordHasher, validate_new_password
-from .ratelimit import LoginLimiter, MemoryLoginLimiter, WindowLimiter
+from .ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter, WindowLimiter
 from .revocation import RevocationKind, RevocationList
 from .sessions import new_refresh_token
 from .store import Database
 from .store.audit import AuditStore
-from .store.keys import KeyStore
 from .store.meta import MetaStore
 from .store.revocations import KEYS_CHANGED, RevocationLog
 from .store.sessions import Outcome, SessionRecord, SessionStore
@@ -113,12 +105,7 @@ class AuthService:
             clock=clock,
         )
         self.limiter: LoginLimiter = limiter or MemoryLoginLimiter(
-            max_failures=settings.login_max_failures,
-            backoff_base=settings.login_backoff_base,
-            backoff_max=settings.login_backoff_max,
-            address_max_failures=settings.login_address_max_failures,
-            address_window=settings.login_address_window,
-            clock=clock,
+            LoginPolicy.from_settings(settings), clock=clock
         )
         # Several instances (JWTAUTH_REDIS_URL): eventbus.py, ratelimit_redis.py.
         self.events: EventBus | None = None
@@ -133,21 +120,15 @@ class AuthService:
         self.users = UserStore(db)
         self.sessions = SessionStore(db, revocation_ttl=settings.revocation_ttl)
         self.revocation_log = RevocationLog(db)
-        self.key_store = KeyStore(db, self._key_cipher())
         self.audit_store = AuditStore(db)
         self.audit = Auditor(self.audit_store, now=self.now)
+        self.keys = KeyService(
+            settings, db, self.keyring, self.revocation_log, self.audit, now=self.now,
+            events=self.events,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
-
-    def _key_cipher(self) -> KeyCipher | None:
-        kek = self.settings.key_encryption_key
-        if kek is not None:
-            return KeyCipher(kek.get_secret_value().encode())
-        if self.db.sqlite_path is not None:
-            path = self.db.sqlite_path.with_name(self.db.sqlite_path.name + ".key")
-            return KeyCipher(load_or_create_kek_file(path))
-        return None
 
     @property
     def issuer_url(self) -> str:
@@ -167,9 +148,9 @@ class AuthService:
         self.settings.validate_for_serving()
         if self.settings.configured_issuer is None:
             self.use_issuer(await self.meta.get_or_set("issuer", self.settings.effective_issuer))
-        await self.reload_keys()
-        if await self.maintain_keys():
-            await self.reload_keys()
+        await self.keys.reload_keys()
+        if await self.keys.maintain_keys():
+            await self.keys.reload_keys()
         loaded_at = time.monotonic()
         for entry in await self.revocation_log.active(self.now()):
             if entry.kind != KEYS_CHANGED:
@@ -190,15 +171,6 @@ class AuthService:
         if self.events is not None:
             await self.events.stop()
         self.hasher.close()
-
-    async def reload_keys(self) -> None:
-        if self.settings.algorithm == "HS256":
-            secret = self.settings.secret
-            assert secret is not None  # validate_for_serving checked it
-            self.keyring.replace([key_from_secret(secret.get_secret_value().encode())])
-            return
-        await self.key_store.ensure_current(self.settings.algorithm, self.now())
-        self.keyring.replace(await self.key_store.published())
 
     async def _follow_revocations(self, since: float) -> None:
         """Replay revocations (and key changes) written by other processes into this
@@ -231,69 +203,12 @@ class AuthService:
                 if started >= next_maintenance:
                     next_maintenance = started + _MAINTENANCE_INTERVAL
                     await self.revocation_log.purge(self.now())
-                    keys_changed = await self.maintain_keys() or keys_changed
+                    keys_changed = await self.keys.maintain_keys() or keys_changed
                 if keys_changed:
-                    await self.reload_keys()
+                    await self.keys.reload_keys()
                 handled_key_news = key_news
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("revocation log unreachable: %s", type(exc).__name__)
-
-    async def maintain_keys(self) -> bool:
-        """Promote a due standby key, retire keys whose tokens have expired, and start
-        the next automatic rotation when it is due. True when the key set changed."""
-        if self.settings.algorithm == "HS256":
-            return False
-        now = self.now()
-        changed = await self.key_store.advance(now, retire_after=self.settings.revocation_ttl)
-        if changed:
-            # Promoted or retired here: the other processes must stop signing with the
-            # old key and drop retired ones too.
-            await self._announce_keys("lifecycle")
-        period = self.settings.key_rotation
-        if period:
-            lead = min(self.settings.key_rotation_lead, period)
-            newest = await self.key_store.newest_activation()
-            if newest is None or newest + timedelta(seconds=period - lead) <= now:
-                await self.rotate_keys(lead=lead)
-                changed = True
-        return changed
-
-    async def import_key(self, key: SigningKey, *, lead: int = 0) -> str:
-        """Add an operator's key (``jwtauth keys import``); it must use our algorithm."""
-        if key.alg != self.settings.algorithm:
-            raise Conflict(
-                f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}"
-            )
-        await self.key_store.add(key, self.now(), lead=lead)
-        await self._announce_keys(key.kid)
-        await self.reload_keys()
-        await self.audit.record(Audit.KEY_ROTATED, detail={"kid": key.kid, "lead": lead,
-                                                            "imported": True})
-        return key.kid
-
-    async def rotate_keys(
-        self, *, lead: int = 0, actor_id: str | None = None, client: ClientInfo | None = None
-    ) -> str:
-        """Make a new signing key: signing now (lead 0), or published ``lead`` seconds
-        before it signs so that JWKS caches hold it first. The old key keeps verifying
-        until its last token expires."""
-        if self.settings.algorithm == "HS256":
-            raise Conflict("HS256 keys come from JWTAUTH_SECRET; change the secret instead.")
-        key = await self.key_store.add(generate_key(self.settings.algorithm), self.now(), lead=lead)
-        await self._announce_keys(key.kid)
-        await self.reload_keys()
-        await self.audit.record(
-            Audit.KEY_ROTATED, actor_id=actor_id, client=client,
-            detail={"kid": key.kid, "lead": lead},
-        )
-        return key.kid
-
-    async def _announce_keys(self, kid: str) -> None:
-        """Tell every process to reload its keys: through the database log, which they
-        poll, and through Redis at once when configured."""
-        await self.revocation_log.announce_keys(kid, self.now())
-        if self.events is not None:
-            self.events.publish_keys(kid)
 
     def _revoke_locally(self, kind: RevocationKind, values: list[str]) -> None:
         """Called after the revocation committed to the database log."""

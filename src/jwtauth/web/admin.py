@@ -50,7 +50,7 @@ def admin_router(service: AuthService) -> APIRouter:
 
     @router.post("/keys/rotate", response_model=KeyOut)
     async def rotate_keys(request: Request) -> KeyOut:
-        kid = await service.rotate_keys(actor_id=_actor(request), client=client_info(request))
+        kid = await service.keys.rotate_keys(actor_id=_actor(request), client=client_info(request))
         return KeyOut(kid=kid)
 
     @router.delete("/users/{user_id}", status_code=204)
