@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import secrets
 import stat
@@ -273,10 +274,14 @@ async def test_postgres_key_is_plain_pem_without_kek(make_api: AppFactory) -> No
     assert row.kid == api.service.keyring.signing_key.kid
 
 
-async def test_key_sealed_with_configured_kek(make_api: AppFactory) -> None:
+async def test_key_sealed_with_configured_kek(
+    make_api: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     kek = secrets.token_urlsafe(36)
     assert len(kek) == 48
-    api = await make_api(key_encryption_key=kek)
+    with caplog.at_level(logging.WARNING, logger="jwtauth"):
+        api = await make_api(key_encryption_key=kek)
+    assert "stored unencrypted" not in caplog.text
     (row,) = (await stored_keys(api)).values()
     assert row.private_key.startswith("aesgcm:v1:")
     assert KeyCipher(kek.encode()).open(row.kid, row.private_key).startswith("-----BEGIN")
@@ -303,3 +308,14 @@ async def test_switching_algorithm_adds_key_and_keeps_old_one(make_api: AppFacto
     fresh = await second.login()
     header = json.loads(base64.urlsafe_b64decode(fresh.access_token.split(".")[0] + "=="))
     assert (header["alg"], header["kid"]) == ("EdDSA", new.kid)
+
+
+async def test_unsealed_private_keys_are_announced_at_start(
+    make_api: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # PostgreSQL without JWTAUTH_KEY_ENCRYPTION_KEY stores plain PEM: allowed, never silent.
+    with caplog.at_level(logging.WARNING, logger="jwtauth"):
+        api = await make_api()
+    unsealed = "private signing keys are stored unencrypted"
+    on_postgres = api.service.db.sqlite_path is None
+    assert (unsealed in caplog.text) is on_postgres

@@ -13,8 +13,8 @@ import redis
 
 from jwtauth.errors import RateLimited
 from jwtauth.events import connect
-from jwtauth.ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
-from jwtauth.ratelimit_redis import RedisLoginLimiter
+from jwtauth.ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter, WindowLimiter
+from jwtauth.ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
 
 from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
 
@@ -197,3 +197,56 @@ async def test_servers_with_a_redis_url_share_login_limits(
     assert refused.status_code == 429
     assert refused.json()["error"] == "rate_limited"
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+# -- registrations per address, shared (JWTAUTH_REGISTER_MAX_PER_ADDRESS) ----------------
+
+
+async def test_servers_with_a_redis_url_share_registration_limits(
+    redis_prefix: str, make_api: AppFactory
+) -> None:
+    shared = {"redis_url": REDIS_URL, "redis_prefix": redis_prefix,
+              "register_max_per_address": 2, "register_window": 60}
+    here = await make_api(**shared)
+    there = await make_api(clock=here.clock, **shared)
+    assert isinstance(here.service.registrations, RedisWindowLimiter)
+    await here.register("amy")
+    await there.register("bob")
+    refused = await here.client.post(
+        "/auth/register", json={"username": "cyd", "password": PASSWORD}
+    )
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    here.clock.advance(61)
+    await there.register("cyd")
+
+
+async def test_registration_limits_hold_per_process_while_redis_is_unreachable(
+    redis_prefix: str,
+) -> None:
+    clock = Clock()
+    client = connect(f"redis://127.0.0.1:{free_port()}/15", name="jwtauth-test")
+    fallback = WindowLimiter(limit=2, window=60, clock=clock)
+    limiter = RedisWindowLimiter(client, prefix=redis_prefix, clock=clock, fallback=fallback)
+    try:
+        await limiter.hit("10.0.0.1")
+        await limiter.hit("10.0.0.1")
+        with pytest.raises(RateLimited):
+            await limiter.hit("10.0.0.1")
+        await limiter.hit("10.0.0.2")
+    finally:
+        await client.aclose()
+
+
+async def test_registration_keys_expire_and_name_no_address(redis_prefix: str) -> None:
+    client = connect(REDIS_URL, name="jwtauth-test")
+    clock = Clock()
+    limiter = RedisWindowLimiter(client, prefix=redis_prefix, clock=clock,
+                                 fallback=WindowLimiter(limit=5, window=300, clock=clock))
+    try:
+        await limiter.hit("10.9.8.7")
+        keys = [key.decode() async for key in client.scan_iter(match=redis_prefix + "register:*")]
+        assert len(keys) == 1 and "10.9.8.7" not in keys[0]
+        assert 0 < await client.pttl(keys[0]) <= 301 * 1000
+    finally:
+        await client.aclose()

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr | None = None
     key_rotation: Duration = 0
     key_rotation_lead: Duration = 600
+    # Audit rows older than this are deleted by the maintenance loop; 0 keeps them all.
+    audit_retention: Duration = 365 * 86400
     access_ttl: Duration = 900
     refresh_ttl: Duration = 7 * 86400
     refresh_absolute_ttl: Duration = 30 * 86400

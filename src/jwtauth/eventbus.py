@@ -29,7 +29,7 @@ from .revocation import RevocationKind, RevocationList
 if TYPE_CHECKING:
     from .config import Settings
     from .ratelimit import LoginLimiter
-    from .ratelimit_redis import RedisLoginLimiter
+    from .ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
     from .store.revocations import RevocationLog
 
 log = logging.getLogger("jwtauth.events")
@@ -61,6 +61,13 @@ class EventBus:
         return RedisLoginLimiter.from_settings(
             self.redis, settings, fallback=fallback, clock=clock
         )
+
+    def registration_limiter(
+        self, settings: Settings, clock: Callable[[], float]
+    ) -> RedisWindowLimiter:
+        from .ratelimit_redis import RedisWindowLimiter
+
+        return RedisWindowLimiter.from_settings(self.redis, settings, clock=clock)
 
     def start(
         self, revocation_log: RevocationLog, *, now: Callable[[], datetime],

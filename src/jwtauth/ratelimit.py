@@ -121,6 +121,12 @@ class MemoryLoginLimiter:
         }
 
 
+class EventLimiter(Protocol):
+    async def hit(self, key: str) -> None:
+        """Count one event for ``key``, or raise ``RateLimited`` if the window is full."""
+        ...
+
+
 class WindowLimiter:
     """At most ``limit`` events per key in a sliding ``window`` (seconds), in memory.
 
@@ -129,20 +135,20 @@ class WindowLimiter:
     """
 
     def __init__(self, *, limit: int, window: float, clock: Callable[[], float]) -> None:
-        self._limit = limit
-        self._window = window
+        self.limit = limit
+        self.window = window
         self._clock = clock
         self._events: dict[str, deque[float]] = {}
 
-    def hit(self, key: str) -> None:
+    async def hit(self, key: str) -> None:
         """Count one event for ``key``, or raise ``RateLimited`` if the window is full."""
         now = self._clock()
         if len(self._events) > _MAX_TRACKED:
-            since = now - self._window
+            since = now - self.window
             self._events = {k: v for k, v in self._events.items() if v and v[-1] > since}
         events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self._window:
+        while events and events[0] <= now - self.window:
             events.popleft()
-        if len(events) >= self._limit:
-            raise RateLimited(math.ceil(events[0] + self._window - now))
+        if len(events) >= self.limit:
+            raise RateLimited(math.ceil(events[0] + self.window - now))
         events.append(now)

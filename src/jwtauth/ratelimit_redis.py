@@ -1,4 +1,5 @@
-"""Login failure limits shared by every instance through Redis (API.md "Login limits").
+"""Login failure limits (API.md "Login limits") and registration limits, shared by every
+instance through Redis.
 
 The same rules as ``MemoryLoginLimiter``: per (client address, account), exponential
 back-off once ``max_failures`` is reached; per client address, at most
@@ -7,9 +8,9 @@ account) counter. Each step is one Lua script, so concurrent logins on several i
 count every failure. Keys are digests (no address or user name stored in the clear) and
 expire on their own.
 
-If Redis cannot be reached, the limiter falls back to the in-process limiter for a few
-seconds at a time instead of refusing every login: limits then hold per process (an
-attacker gets at most one budget per instance) and the server stays usable.
+If Redis cannot be reached, a limiter falls back to its in-process twin for a few seconds
+at a time instead of refusing every request: limits then hold per process (an attacker
+gets at most one budget per instance) and the server stays usable.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from .errors import RateLimited
-from .ratelimit import LoginLimiter, LoginPolicy
+from .ratelimit import LoginLimiter, LoginPolicy, WindowLimiter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
     from .config import Settings
 
@@ -74,11 +76,66 @@ return 1
 """
 
 
+# KEYS: the sorted set of one address. ARGV: now, window, limit, a unique member.
+# Returns the seconds to wait, "0" when the event was counted.
+_HIT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+return '0'
+"""
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-class RedisLoginLimiter:
+class _RedisOrFallback:
+    """Redis while it answers; for ``_OUTAGE_PAUSE`` seconds after a failure, the
+    in-process fallback (logged once per outage)."""
+
+    _what = "limits"
+
+    def __init__(self) -> None:
+        self._redis_back_at = 0.0  # monotonic: while in the future, use the fallback
+
+    def _usable(self) -> bool:
+        return time.monotonic() >= self._redis_back_at
+
+    def _lost(self, exc: Exception) -> None:
+        if self._usable():
+            log.warning(
+                "%s fall back to this process: Redis unreachable (%s)",
+                self._what, type(exc).__name__,
+            )
+        self._redis_back_at = time.monotonic() + _OUTAGE_PAUSE
+
+    async def _refuse_if_waiting(
+        self, script: AsyncScript, keys: list[str], args: list[str | int | float]
+    ) -> None:
+        """Run a script that answers the seconds to wait; raise ``RateLimited`` if any.
+        An unreachable Redis is noted, and the caller's fallback decides instead."""
+        if not self._usable():
+            return
+        try:
+            raw = await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
+            return
+        wait = float(raw)
+        if wait > 0:
+            raise RateLimited(math.ceil(wait))
+
+
+class RedisLoginLimiter(_RedisOrFallback):
+    _what = "login limits"
+
     def __init__(
         self,
         redis: Redis,
@@ -97,7 +154,7 @@ class RedisLoginLimiter:
         self._account_ttl_ms = int(longest * 1000)
         self._check = redis.register_script(_CHECK)
         self._failed = redis.register_script(_FAILED)
-        self._redis_back_at = 0.0  # monotonic: while in the future, use the fallback
+        super().__init__()
 
     @classmethod
     def from_settings(
@@ -113,32 +170,13 @@ class RedisLoginLimiter:
         account = self._prefix + "a:" + _digest(address, username)
         return [account, self._prefix + "ip:" + _digest(address)]
 
-    def _usable(self) -> bool:
-        return time.monotonic() >= self._redis_back_at
-
-    def _lost(self, exc: Exception) -> None:
-        if self._usable():
-            log.warning(
-                "login limits fall back to this process: Redis unreachable (%s)",
-                type(exc).__name__,
-            )
-        self._redis_back_at = time.monotonic() + _OUTAGE_PAUSE
-
     async def check(self, address: str, username: str) -> None:
         p = self.policy
-        if self._usable():
-            try:
-                raw = await self._check(
-                    keys=self._keys(address, username),
-                    args=[repr(self._clock()), p.max_failures, p.backoff_base, p.backoff_max,
-                          p.address_max_failures, p.address_window],
-                )
-            except (RedisError, OSError) as exc:
-                self._lost(exc)
-            else:
-                wait = float(raw)
-                if wait > 0:
-                    raise RateLimited(math.ceil(wait))
+        await self._refuse_if_waiting(
+            self._check, self._keys(address, username),
+            [repr(self._clock()), p.max_failures, p.backoff_base, p.backoff_max,
+             p.address_max_failures, p.address_window],
+        )
         # Always, and free (memory): failures counted here during an outage still hold.
         await self.fallback.check(address, username)
 
@@ -163,3 +201,38 @@ class RedisLoginLimiter:
                 await self._redis.delete(self._keys(address, username)[0])
             except (RedisError, OSError) as exc:
                 self._lost(exc)
+
+
+class RedisWindowLimiter(_RedisOrFallback):
+    """``ratelimit.WindowLimiter`` with one count for every instance (registrations per
+    client address). The in-process twin counts too, so what it saw during an outage
+    still holds afterwards."""
+
+    _what = "registration limits"
+
+    def __init__(
+        self, redis: Redis, *, prefix: str, clock: Callable[[], float], fallback: WindowLimiter
+    ) -> None:
+        self._prefix = prefix + "register:"
+        self._clock = clock
+        self.fallback = fallback
+        self._hit = redis.register_script(_HIT)
+        super().__init__()
+
+    @classmethod
+    def from_settings(
+        cls, redis: Redis, settings: Settings, *, clock: Callable[[], float]
+    ) -> RedisWindowLimiter:
+        fallback = WindowLimiter(
+            limit=settings.register_max_per_address, window=settings.register_window,
+            clock=clock,
+        )
+        return cls(redis, prefix=settings.redis_prefix, clock=clock, fallback=fallback)
+
+    async def hit(self, key: str) -> None:
+        await self._refuse_if_waiting(
+            self._hit, [self._prefix + _digest(key)],
+            [repr(self._clock()), self.fallback.window, self.fallback.limit,
+             secrets.token_hex(8)],
+        )
+        await self.fallback.hit(key)

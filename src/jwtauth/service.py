@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -32,7 +32,13 @@ from .errors import (
 from .keys import Keyring
 from .keyservice import KeyService
 from .passwords import PasswordHasher, validate_new_password
-from .ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter, WindowLimiter
+from .ratelimit import (
+    EventLimiter,
+    LoginLimiter,
+    LoginPolicy,
+    MemoryLoginLimiter,
+    WindowLimiter,
+)
 from .revocation import RevocationKind, RevocationList
 from .sessions import new_refresh_token
 from .store import Database
@@ -100,7 +106,7 @@ class AuthService:
             parallelism=settings.argon2_parallelism,
             threads=settings.hash_threads,
         )
-        self.registrations = WindowLimiter(
+        self.registrations: EventLimiter = WindowLimiter(
             limit=settings.register_max_per_address, window=settings.register_window,
             clock=clock,
         )
@@ -116,6 +122,7 @@ class AuthService:
             self.events = EventBus(settings, self.revocations)
             if limiter is None:
                 self.limiter = self.events.login_limiter(settings, self.limiter, clock)
+            self.registrations = self.events.registration_limiter(settings, clock)
         self.meta = MetaStore(db)
         self.users = UserStore(db)
         self.sessions = SessionStore(db, revocation_ttl=settings.revocation_ttl)
@@ -146,6 +153,12 @@ class AuthService:
     async def start(self) -> None:
         """Load keys and revocations, then follow the revocation log in the background."""
         self.settings.validate_for_serving()
+        if not self.keys.store.sealed and self.settings.algorithm != "HS256":
+            # Allowed (a first try on PostgreSQL), but never silently: see SECURITY.md.
+            log.warning(
+                "JWTAUTH_KEY_ENCRYPTION_KEY is not set: private signing keys are stored "
+                "unencrypted in the database, and a copy of it can mint tokens"
+            )
         if self.settings.configured_issuer is None:
             self.use_issuer(await self.meta.get_or_set("issuer", self.settings.effective_issuer))
         await self.keys.reload_keys()
@@ -203,12 +216,23 @@ class AuthService:
                 if started >= next_maintenance:
                     next_maintenance = started + _MAINTENANCE_INTERVAL
                     await self.revocation_log.purge(self.now())
+                    await self.prune_audit()
                     keys_changed = await self.keys.maintain_keys() or keys_changed
                 if keys_changed:
                     await self.keys.reload_keys()
                 handled_key_news = key_news
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("revocation log unreachable: %s", type(exc).__name__)
+
+    async def prune_audit(self) -> int:
+        """Apply JWTAUTH_AUDIT_RETENTION (run by the maintenance loop). 0 keeps all."""
+        retention = self.settings.audit_retention
+        if not retention:
+            return 0
+        deleted = await self.audit_store.prune(self.now() - timedelta(seconds=retention))
+        if deleted:
+            log.info("audit: deleted %d events older than %d s", deleted, retention)
+        return deleted
 
     def _revoke_locally(self, kind: RevocationKind, values: list[str]) -> None:
         """Called after the revocation committed to the database log."""
@@ -225,7 +249,7 @@ class AuthService:
         roles: list[str] | None = None, client: ClientInfo | None = None,
     ) -> UserRecord:
         if client is not None:  # the operator's CLI is not limited
-            self.registrations.hit(client.address)
+            await self.registrations.hit(client.address)
         validate_new_password(password, username=username)
         password_hash = await self.hasher.hash(password)
         user = await self.users.create(

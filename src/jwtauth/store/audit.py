@@ -73,6 +73,21 @@ class AuditStore:
             raise AuditWriteError("audit event not stored") from exc
         return replace(event, id=event_id)
 
+    async def prune(self, before: datetime, *, batch: int = 5000) -> int:
+        """Delete events created before ``before``, ``batch`` rows per transaction so a
+        first prune of a large table never holds the writer lock for long. Returns the
+        number deleted. Ids are never reused (autoincrement), so cursors stay valid."""
+        deleted = 0
+        while True:
+            oldest = (
+                sa.select(ae.c.id).where(ae.c.created_at < before).order_by(ae.c.id).limit(batch)
+            )
+            async with self._db.begin() as conn:
+                result = await conn.execute(ae.delete().where(ae.c.id.in_(oldest)))
+            deleted += result.rowcount
+            if result.rowcount < batch:
+                return deleted
+
     async def page(
         self, *, limit: int, before: int | None = None, user_id: str | None = None,
         username: str | None = None, event: AuditEventName | None = None,

@@ -46,6 +46,11 @@ class KeyStore:
         self._db = db
         self._cipher = cipher
 
+    @property
+    def sealed(self) -> bool:
+        """True when private keys are encrypted at rest."""
+        return self._cipher is not None
+
     def _dump(self, key: SigningKey) -> str:
         pem = private_pem(key)
         return self._cipher.seal(key.kid, pem) if self._cipher else pem
