@@ -105,6 +105,22 @@ async def test_automatic_rotation_publishes_the_next_key_ahead_of_time(
     assert kid_of(await api.login("alice")) == standby
 
 
+async def test_instances_finding_a_rotation_due_at_once_rotate_once(
+    make_api: AppFactory,
+) -> None:
+    # Each instance runs the maintenance loop; the due check and the insert share the
+    # keys lock, so racing instances add one standby key, not one each.
+    clock = Clock()
+    settings = {"key_rotation": 3600, "key_rotation_lead": 600}
+    instances = [await make_api(clock=clock, **settings) for _ in range(3)]
+    clock.advance(3100)
+    results = await asyncio.gather(*(i.service.keys.maintain_keys() for i in instances))
+    assert results.count(True) == 1
+    assert list((await states(instances[0])).values()).count("next") == 1
+    rotations = await instances[0].service.audit_store.page(limit=50)
+    assert [e.event.value for e in rotations].count("key_rotated") == 1
+
+
 async def test_another_process_signs_and_verifies_with_a_rotated_key(
     make_api: AppFactory,
 ) -> None:

@@ -87,9 +87,13 @@ class KeyService:
         if period:
             lead = min(self.settings.key_rotation_lead, period)
             newest = await self.store.newest_activation()
+            # Checked again under the keys lock (store.add): another instance may have
+            # rotated since this read; then this key is dropped unused.
             if newest is None or newest + timedelta(seconds=period - lead) <= now:
-                await self.rotate_keys(lead=lead)
-                changed = True
+                key = generate_key(self.settings.algorithm)
+                if await self.store.add(key, now, lead=lead, unless_rotated_within=period - lead):
+                    await self._added(key, lead=lead)
+                    changed = True
         return changed
 
     async def import_key(self, key: SigningKey, *, lead: int = 0) -> str:
@@ -99,10 +103,7 @@ class KeyService:
                 f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}"
             )
         await self.store.add(key, self._now(), lead=lead)
-        await self.announce(key.kid)
-        await self.reload_keys()
-        await self._audit.record(Audit.KEY_ROTATED, detail={"kid": key.kid, "lead": lead,
-                                                            "imported": True})
+        await self._added(key, lead=lead, imported=True)
         return key.kid
 
     async def rotate_keys(
@@ -113,14 +114,23 @@ class KeyService:
         until its last token expires."""
         if self.settings.algorithm == "HS256":
             raise Conflict("HS256 keys come from JWTAUTH_SECRET; change the secret instead.")
-        key = await self.store.add(generate_key(self.settings.algorithm), self._now(), lead=lead)
+        key = generate_key(self.settings.algorithm)
+        await self.store.add(key, self._now(), lead=lead)
+        await self._added(key, lead=lead, actor_id=actor_id, client=client)
+        return key.kid
+
+    async def _added(
+        self, key: SigningKey, *, lead: int, imported: bool = False,
+        actor_id: str | None = None, client: Client | None = None,
+    ) -> None:
         await self.announce(key.kid)
         await self.reload_keys()
+        detail: dict[str, object] = {"kid": key.kid, "lead": lead}
+        if imported:
+            detail["imported"] = True
         await self._audit.record(
-            Audit.KEY_ROTATED, actor_id=actor_id, client=client,
-            detail={"kid": key.kid, "lead": lead},
+            Audit.KEY_ROTATED, actor_id=actor_id, client=client, detail=detail
         )
-        return key.kid
 
     async def announce(self, kid: str) -> None:
         """Tell every process to reload its keys: through the database log, which they

@@ -41,6 +41,14 @@ class KeyRecord:
     sealed: bool
 
 
+_NEWEST_ACTIVATION = (
+    sa.select(signing_keys.c.activated_at)
+    .where(signing_keys.c.state.in_([KeyState.CURRENT.value, KeyState.NEXT.value]))
+    .order_by(signing_keys.c.activated_at.desc())
+    .limit(1)
+)
+
+
 class KeyStore:
     def __init__(self, db: Database, cipher: KeyCipher | None) -> None:
         self._db = db
@@ -128,25 +136,40 @@ class KeyStore:
             await self._insert(conn, key, now, activate_at=now)
             return key
 
-    async def add(self, key: SigningKey, now: datetime, *, lead: int = 0) -> SigningKey:
-        """Add a key: signing at once (lead 0) or published ``lead`` seconds ahead."""
+    async def add(
+        self, key: SigningKey, now: datetime, *, lead: int = 0,
+        unless_rotated_within: int | None = None,
+    ) -> bool:
+        """Add a key: signing at once (lead 0) or published ``lead`` seconds ahead.
+
+        With ``unless_rotated_within`` (automatic rotation), nothing is added if the
+        newest key started (or starts) signing less than that many seconds before
+        ``now``: the check and the insert hold the keys lock together, so of several
+        instances that find a rotation due at once, exactly one rotates. True if added.
+        """
         try:
-            await self._add(key, now, lead)
+            async with self._db.begin() as conn:
+                await self._lock(conn, now)
+                if unless_rotated_within is not None:
+                    newest = (await conn.execute(_NEWEST_ACTIVATION)).scalar_one_or_none()
+                    if newest is not None and newest > now - timedelta(
+                        seconds=unless_rotated_within
+                    ):
+                        return False
+                await self._add(conn, key, now, lead)
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"key {key.kid} is already known") from exc
-        return key
+        return True
 
-    async def _add(self, key: SigningKey, now: datetime, lead: int) -> None:
-        async with self._db.begin() as conn:
-            await self._lock(conn, now)
-            if lead > 0:
-                # One standby at a time: a newer one replaces a not yet active one.
-                await conn.execute(
-                    signing_keys.update()
-                    .where(signing_keys.c.state == KeyState.NEXT.value)
-                    .values(state=KeyState.RETIRED.value, retired_at=now)
-                )
-            await self._insert(conn, key, now, activate_at=now + timedelta(seconds=lead))
+    async def _add(self, conn: AsyncConnection, key: SigningKey, now: datetime, lead: int) -> None:
+        if lead > 0:
+            # One standby at a time: a newer one replaces a not yet active one.
+            await conn.execute(
+                signing_keys.update()
+                .where(signing_keys.c.state == KeyState.NEXT.value)
+                .values(state=KeyState.RETIRED.value, retired_at=now)
+            )
+        await self._insert(conn, key, now, activate_at=now + timedelta(seconds=lead))
 
     async def advance(self, now: datetime, *, retire_after: int) -> bool:
         """Promote a due standby key and retire keys whose tokens have all expired."""
@@ -184,12 +207,8 @@ class KeyStore:
 
     async def newest_activation(self) -> datetime | None:
         """When the current or standby key (the newest) started or starts signing."""
-        query = (
-            sa.select(signing_keys.c.activated_at)
-            .where(signing_keys.c.state.in_([KeyState.CURRENT.value, KeyState.NEXT.value]))
-            .order_by(signing_keys.c.activated_at.desc())
-            .limit(1)
-        )
         async with self._db.connect() as conn:
-            activated: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+            activated: datetime | None = (
+                await conn.execute(_NEWEST_ACTIVATION)
+            ).scalar_one_or_none()
         return activated
