@@ -23,6 +23,7 @@ from .admin import admin_router
 from .auth import auth_router
 from .cors import CORS
 from .discovery import discovery_router
+from .docs import docs_router
 from .errors import error_response, handle_auth_error
 from .fastpath import FastPath
 from .headers import ErrorBoundary, SecurityHeaders, is_https
@@ -95,7 +96,7 @@ def create_app(
         title="jwtauth",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # web/docs.py serves it, with a Content-Security-Policy
         redoc_url=None,
     )
     app.state.service = service
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(discovery_router(service))
     app.include_router(blog_router(service.verifier, PostStore(db.engine)))
     app.include_router(page_router(service))
+    app.include_router(docs_router(app.openapi_url or "/openapi.json", app.title))
     # Innermost of the middlewares: the hot routes get every outer layer's headers too.
     app.add_middleware(FastPath, verifier=service.verifier)
     # Outside the fast path, so oversized requests are refused before any route runs.

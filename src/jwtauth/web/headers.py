@@ -56,8 +56,7 @@ def secure_headers(headers: MutableHeaders, path: str, *, hsts: bool) -> None:
     public = path.startswith(PUBLIC_PREFIX)
     headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin" if public else "same-origin")
     if "content-security-policy" not in headers:
-        # HTML pages bring their own policy (page.py); /docs has none (it loads its
-        # script from a CDN) and is left without one rather than broken.
+        # HTML pages bring their own policy (page.py, docs.py).
         if not headers.get("content-type", "").lower().startswith("text/html"):
             headers["Content-Security-Policy"] = API_CONTENT_SECURITY_POLICY
     if hsts:
