@@ -63,6 +63,38 @@ def _session_with_user(session_id: str) -> sa.Select[Any]:
     )
 
 
+# Prebuilt (bound by name at execution): a refresh builds no statement objects.
+_CLAIM = (
+    rt.update()
+    .where(rt.c.token_hash == sa.bindparam("b_presented"), rt.c.used_at.is_(None))
+    .values(
+        used_at=sa.bindparam("b_now"),
+        successor_hash=sa.bindparam("b_successor"),
+        successor_sealed=sa.bindparam("b_sealed"),
+    )
+    .returning(rt.c.session_id, rt.c.expires_at)
+)
+_TOUCH_SESSION = (
+    sessions.update()
+    .where(
+        sessions.c.id == sa.bindparam("b_session"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > sa.bindparam("b_now"),
+    )
+    .values(last_used_at=sa.bindparam("b_now"))
+    .returning(
+        sessions.c.user_id,
+        sessions.c.expires_at,
+        # The name and roles come along: no further query, inside or after the lock.
+        sa.select(users.c.username).where(users.c.id == sessions.c.user_id)
+        .scalar_subquery().label("username"),
+        sa.select(users.c.roles).where(users.c.id == sessions.c.user_id)
+        .scalar_subquery().label("roles"),
+    )
+)
+_ADD_TOKEN = rt.insert()  # the columns are the parameters' names
+
+
 class SessionStore:
     def __init__(self, db: Database, *, revocation_ttl: int) -> None:
         self._db = db
@@ -104,21 +136,18 @@ class SessionStore:
         """``audit``: the reuse event, written with the family's revocation if reuse
         is what this turns out to be."""
         presented_hash = hash_refresh_token(presented)
+        new_hash = hash_refresh_token(new_token)
+        sealed = seal_successor(new_token, presented)
         async with self._db.serialized(), self._db.connect() as conn:
             # The write comes first: it takes SQLite's write lock before any read, so no
-            # transaction ever upgrades from a stale snapshot.
-            new_hash = hash_refresh_token(new_token)
+            # transaction ever upgrades from a stale snapshot. The happy path is three
+            # prebuilt statements and the commit: on SQLite each is a round trip through
+            # aiosqlite's thread while the writer lock is held (bench/README.md).
             won = (
-                await conn.execute(
-                    rt.update()
-                    .where(rt.c.token_hash == presented_hash, rt.c.used_at.is_(None))
-                    .values(
-                        used_at=now,
-                        successor_hash=new_hash,
-                        successor_sealed=seal_successor(new_token, presented),
-                    )
-                    .returning(rt.c.session_id, rt.c.expires_at)
-                )
+                await conn.execute(_CLAIM, {
+                    "b_presented": presented_hash, "b_now": now, "b_successor": new_hash,
+                    "b_sealed": sealed,
+                })
             ).first()
             if won is not None:
                 result = await self._finish_rotation(
@@ -132,29 +161,25 @@ class SessionStore:
                 await conn.commit()
             else:
                 await conn.rollback()
-            return result
+        return result
 
     async def _finish_rotation(
         self, conn: AsyncConnection, session_id: str, token_expires: datetime,
         new_token: str, new_hash: str, *, now: datetime, ttl: int,
     ) -> RotateResult:
-        session = (await conn.execute(_session_with_user(session_id))).first()
-        if (
-            session is None
-            or session.revoked_at is not None
-            or session.expires_at <= now
-            or token_expires <= now
-        ):
+        if token_expires <= now:
+            return RotateResult(Outcome.INVALID)
+        # Checks the family is live and marks it used in one statement.
+        session = (
+            await conn.execute(_TOUCH_SESSION, {"b_session": session_id, "b_now": now})
+        ).first()
+        if session is None or session.username is None:
             return RotateResult(Outcome.INVALID)
         expires_at = min(now + timedelta(seconds=ttl), session.expires_at)
-        await conn.execute(
-            rt.insert().values(
-                token_hash=new_hash, session_id=session_id, created_at=now, expires_at=expires_at
-            )
-        )
-        await conn.execute(
-            sessions.update().where(sessions.c.id == session_id).values(last_used_at=now)
-        )
+        await conn.execute(_ADD_TOKEN, {
+            "token_hash": new_hash, "session_id": session_id, "created_at": now,
+            "expires_at": expires_at,
+        })
         return RotateResult(
             Outcome.ROTATED, session_id, session.user_id, new_token, expires_at,
             session.username, list(session.roles),
