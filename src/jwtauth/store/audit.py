@@ -15,6 +15,8 @@ from .database import Database
 from .tables import audit_events as ae
 from .tables import users
 
+_INSERT = ae.insert().returning(ae.c.id)
+
 
 async def insert_event(conn: AsyncConnection, event: AuditEvent) -> int:
     """Write inside the caller's transaction, so the event commits with its cause."""
@@ -23,15 +25,15 @@ async def insert_event(conn: AsyncConnection, event: AuditEvent) -> int:
         # Known by id only (a logout with the refresh cookie alone): name it, so that
         # `audit tail --user NAME` finds it.
         username = sa.select(users.c.username).where(users.c.id == event.user_id).scalar_subquery()
-    result = await conn.execute(
-        ae.insert()
-        .values(
-            created_at=event.created_at, event=event.event.value, user_id=event.user_id,
-            username=username, client_ip=event.client_ip, user_agent=event.user_agent,
-            session_id=event.session_id, actor_id=event.actor_id, detail=event.detail,
-        )
-        .returning(ae.c.id)
-    )
+    values = {
+        "created_at": event.created_at, "event": event.event.value, "user_id": event.user_id,
+        "username": username, "client_ip": event.client_ip, "user_agent": event.user_agent,
+        "session_id": event.session_id, "actor_id": event.actor_id, "detail": event.detail,
+    }
+    if isinstance(username, str | None):  # the common case: a statement built once
+        result = await conn.execute(_INSERT, values)
+    else:
+        result = await conn.execute(ae.insert().values(**values).returning(ae.c.id))
     return int(result.scalar_one())
 
 

@@ -93,6 +93,7 @@ _TOUCH_SESSION = (
     )
 )
 _ADD_TOKEN = rt.insert()  # the columns are the parameters' names
+_ADD_SESSION = sessions.insert()
 
 
 class SessionStore:
@@ -114,19 +115,15 @@ class SessionStore:
         session_id = str(uuid.uuid4())
         cap = now + timedelta(seconds=absolute_ttl)
         async with self._db.begin() as conn:
-            await conn.execute(
-                sessions.insert().values(
-                    id=session_id, user_id=user_id, created_at=now, last_used_at=now,
-                    expires_at=cap, user_agent=(user_agent or "")[:512] or None,
-                    client_ip=client_ip,
-                )
-            )
-            await conn.execute(
-                rt.insert().values(
-                    token_hash=hash_refresh_token(token), session_id=session_id,
-                    created_at=now, expires_at=min(now + timedelta(seconds=ttl), cap),
-                )
-            )
+            await conn.execute(_ADD_SESSION, {
+                "id": session_id, "user_id": user_id, "created_at": now, "last_used_at": now,
+                "expires_at": cap, "user_agent": (user_agent or "")[:512] or None,
+                "client_ip": client_ip,
+            })
+            await conn.execute(_ADD_TOKEN, {
+                "token_hash": hash_refresh_token(token), "session_id": session_id,
+                "created_at": now, "expires_at": min(now + timedelta(seconds=ttl), cap),
+            })
         return session_id
 
     async def rotate(

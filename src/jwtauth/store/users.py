@@ -47,6 +47,10 @@ def _record(row: sa.Row[Any]) -> UserRecord:
     )
 
 
+# Built once: every login runs it (see store/sessions.py on prebuilt statements).
+_BY_USERNAME = users.select().where(users.c.username == sa.bindparam("b_username"))
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -77,7 +81,7 @@ class UserStore:
 
     async def by_username(self, username: str) -> UserRecord | None:
         async with self._db.connect() as conn:
-            row = (await conn.execute(users.select().where(users.c.username == username))).first()
+            row = (await conn.execute(_BY_USERNAME, {"b_username": username})).first()
         return _record(row) if row else None
 
     async def by_id(self, user_id: str) -> UserRecord | None:
