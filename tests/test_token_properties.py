@@ -9,8 +9,6 @@ for CI; hypothesis keeps any failure it finds in .hypothesis/ and replays it fir
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import math
 import secrets
@@ -18,9 +16,6 @@ import string
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +24,7 @@ from jwtauth.bearer import parse_authorization
 from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer, verify_access_token
 
+from attack_kit import sign  # signed by hand, not by the code under test
 from conftest import AppFactory, Clock
 
 ISS = "https://jwtauth.test"
@@ -64,19 +60,6 @@ def issue(key: SigningKey, clock: Clock, **claims: Any) -> str:
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def sign(key: SigningKey, signing_input: bytes) -> bytes:
-    """Signed by hand (not by the code under test), as in test_tokens.py."""
-    if key.alg == "HS256":
-        return hmac.new(key.jwk.raw_value, signing_input, hashlib.sha256).digest()
-    private = key.jwk.private_key
-    if key.alg == "ES256":
-        r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    if key.alg == "RS256":
-        return private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    return private.sign(signing_input)
 
 
 async def refused_everywhere(key: SigningKey, clock: Clock, token: Any) -> None:

@@ -1,6 +1,6 @@
 """Access tokens: TokenIssuer signs, Verifier decides (RFC 9068 profile, RFC 8725 checks).
 
-Every refusal must be one ``InvalidToken``. Attack tokens are signed by hand below (hmac
+Every refusal must be one ``InvalidToken``. Attack tokens are signed by hand (attack_kit.sign: hmac
 and cryptography directly, not the code under test), so a forged token is wrong in
 exactly one way; ``test_hand_signed_token_verifies`` proves the forger itself is sound.
 """
@@ -15,9 +15,6 @@ import secrets
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jwtauth import Claims, InvalidToken, Verifier
 from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
@@ -25,6 +22,7 @@ from jwtauth.revocation import RevocationKind, RevocationList
 from jwtauth.sessions import new_refresh_token
 from jwtauth.tokens import ClaimsPolicy, TokenIssuer
 
+from attack_kit import sign  # signed by hand, not by the code under test
 from conftest import Clock
 
 ISS = "https://jwtauth.test"
@@ -72,18 +70,6 @@ def b64(data: bytes) -> str:
 
 def unb64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def sign(key: SigningKey, signing_input: bytes) -> bytes:
-    if key.alg == "HS256":
-        return hmac.new(key.jwk.raw_value, signing_input, hashlib.sha256).digest()
-    private = key.jwk.private_key
-    if key.alg == "ES256":
-        r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS form, RFC 7518 3.4
-    if key.alg == "RS256":
-        return private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    return private.sign(signing_input)
 
 
 def claims_at(clock: Clock, **changes: Any) -> dict[str, Any]:
