@@ -16,7 +16,7 @@ import time
 
 from argon2 import PasswordHasher
 
-from jwtauth.config import Settings
+from jwtauth.server.config import Settings
 
 
 def main() -> None:

@@ -29,8 +29,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
-from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+from jwtauth.keys import Keyring, SigningKey, key_from_secret
+from jwtauth.server.keys import generate_key
+from jwtauth.server.tokens import TokenIssuer
+from jwtauth.tokens import ClaimsPolicy
 from jwtauth.verifier import Verifier
 
 ISSUER, AUDIENCE = "https://bench.jwtauth", "jwtauth"

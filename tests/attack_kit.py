@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jwtauth import InvalidToken, Verifier
-from jwtauth.config import Settings
 from jwtauth.keys import SigningKey
-from jwtauth.web.app import create_app
+from jwtauth.server.config import Settings
+from jwtauth.server.web.app import create_app
 
 from conftest import (
     BASE_URL,

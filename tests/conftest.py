@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jwtauth.config import Settings
-from jwtauth.web.app import create_app
+from jwtauth.server.config import Settings
+from jwtauth.server.web.app import create_app
 
 # The attack suites' servers, forger and loopback key server (test_attacks_*.py).
 pytest_plugins = ["attack_kit"]

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from jwtauth import Verifier
-from jwtauth.keys import SigningKey, generate_key
+from jwtauth.keys import SigningKey
+from jwtauth.server.keys import generate_key
 
 from attack_kit import (
     ALGS,

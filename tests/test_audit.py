@@ -276,9 +276,9 @@ async def test_refused_actions_record_nothing(api: Api) -> None:
 async def test_each_event_is_also_one_log_line_with_the_same_fields(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="jwtauth.audit")
+    caplog.set_level(logging.INFO, logger="jwtauth.server.audit")
     alice = await signup(api)
-    logged = [r for r in caplog.records if r.name == "jwtauth.audit"]
+    logged = [r for r in caplog.records if r.name == "jwtauth.server.audit"]
     assert [r.event for r in logged] == ["user_registered", "login_succeeded"]  # type: ignore[attr-defined]
     line = logged[-1]
     admin = await api.admin()
@@ -289,7 +289,7 @@ async def test_each_event_is_also_one_log_line_with_the_same_fields(
 
 
 async def test_reuse_is_logged_at_warning(api: Api, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="jwtauth.audit")
+    caplog.set_level(logging.INFO, logger="jwtauth.server.audit")
     alice = await signup(api)
     for _ in range(2):
         await api.client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})
@@ -306,10 +306,10 @@ async def test_a_broken_audit_table_does_not_fail_a_login(
     await api.register("alice")
     async with api.service.db.begin() as conn:
         await conn.execute(sa.text("DROP TABLE audit_events"))
-    caplog.set_level(logging.INFO, logger="jwtauth.audit")
+    caplog.set_level(logging.INFO, logger="jwtauth.server.audit")
     response = await login(api)
     assert response.status_code == 200
-    records = [r for r in caplog.records if r.name == "jwtauth.audit"]
+    records = [r for r in caplog.records if r.name == "jwtauth.server.audit"]
     assert any(r.levelno == logging.ERROR and "audit write failed" in r.getMessage()
                for r in records)
     assert any(getattr(r, "event", None) == "login_succeeded" for r in records)

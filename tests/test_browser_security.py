@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from jwtauth.config import Settings
-from jwtauth.web.page import CONTENT_SECURITY_POLICY as PAGE_CSP
+from jwtauth.server.config import Settings
+from jwtauth.server.web.page import CONTENT_SECURITY_POLICY as PAGE_CSP
 
 from conftest import BASE_URL, Api, AppFactory
 

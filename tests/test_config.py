@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from jwtauth import ConfigError
-from jwtauth.config import Settings, load_settings, parse_duration
+from jwtauth.server.config import Settings, load_settings, parse_duration
 
 
 @pytest.fixture(autouse=True)

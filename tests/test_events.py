@@ -14,10 +14,12 @@ import pytest
 import redis
 
 from jwtauth import InvalidToken, Verifier
-from jwtauth.events import Event, RevocationFeed, StreamKeys, add_events, connect
+from jwtauth.events import Event, RevocationFeed, StreamKeys, connect
 from jwtauth.keys import Keyring, key_from_secret
 from jwtauth.revocation import RevocationKind, RevocationList
-from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+from jwtauth.server.eventbus import add_events
+from jwtauth.server.tokens import TokenIssuer
+from jwtauth.tokens import ClaimsPolicy
 
 from conftest import REDIS_URL, Api, AppFactory, Clock, Tokens
 from redis_kit import RedisUser, lose_data

@@ -4,7 +4,7 @@ FastAPI routes behind it would, and hands everything else on."""
 import httpx
 import pytest
 
-from jwtauth.web.fastpath import FastPath
+from jwtauth.server.web.fastpath import FastPath
 
 from conftest import Api
 

@@ -26,8 +26,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
-from jwtauth.config import Settings
-from jwtauth.web.app import create_app
+from jwtauth.server.config import Settings
+from jwtauth.server.web.app import create_app
 
 from conftest import FAST_HASH, PASSWORD
 

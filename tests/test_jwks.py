@@ -18,7 +18,8 @@ from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64encode
 
 from jwtauth import InvalidToken, Verifier
-from jwtauth.keys import SigningKey, generate_key
+from jwtauth.keys import SigningKey
+from jwtauth.server.keys import generate_key
 
 from conftest import PASSWORD, Clock, LiveProcess
 

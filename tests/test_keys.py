@@ -16,18 +16,15 @@ from typing import Any
 import pytest
 
 from jwtauth import ConfigError
-from jwtauth.keys import (
+from jwtauth.keys import Keyring, KeyState, SigningKey, key_from_secret
+from jwtauth.server.keys import (
     KeyCipher,
-    Keyring,
-    KeyState,
-    SigningKey,
     generate_key,
-    key_from_secret,
     load_or_create_kek_file,
     load_private_pem,
     private_pem,
 )
-from jwtauth.store.tables import signing_keys
+from jwtauth.server.store.tables import signing_keys
 
 from conftest import Api, AppFactory, Backend
 

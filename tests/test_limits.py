@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jwtauth.web.limits import DEFAULT_MAX_HEADER_BYTES
+from jwtauth.server.web.limits import DEFAULT_MAX_HEADER_BYTES
 
 from conftest import PASSWORD, AppFactory, LiveProcess, free_port, server_env, start_process
 

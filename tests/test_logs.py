@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jwtauth.logs import JsonFormatter, TextFormatter, format_line, protect_secret_loggers
+from jwtauth.server.logs import JsonFormatter, TextFormatter, format_line, protect_secret_loggers
 
 from conftest import PASSWORD, free_port, server_env, start_process
 

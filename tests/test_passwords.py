@@ -13,10 +13,10 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
-from jwtauth import passwords
 from jwtauth.errors import InvalidInput
-from jwtauth.passwords import PasswordHasher, validate_new_password
-from jwtauth.store.tables import users
+from jwtauth.server import passwords
+from jwtauth.server.passwords import PasswordHasher, validate_new_password
+from jwtauth.server.store.tables import users
 
 from conftest import PASSWORD, Api
 

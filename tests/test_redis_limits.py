@@ -13,8 +13,8 @@ import redis
 
 from jwtauth.errors import RateLimited
 from jwtauth.events import connect
-from jwtauth.ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter, WindowLimiter
-from jwtauth.ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
+from jwtauth.server.ratelimit import LoginLimiter, LoginPolicy, MemoryLoginLimiter, WindowLimiter
+from jwtauth.server.ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
 
 from conftest import PASSWORD, REDIS_URL, AppFactory, Clock, free_port
 

@@ -24,8 +24,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from jwtauth.keys import KeyCipher, KeyState, load_private_pem
-from jwtauth.logs import JsonFormatter
+from jwtauth.keys import KeyState
+from jwtauth.server.keys import KeyCipher, load_private_pem
+from jwtauth.server.logs import JsonFormatter
 
 from conftest import PASSWORD, Api, AppFactory, free_port, server_env, start_process
 

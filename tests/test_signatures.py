@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from jwtauth.keys import SigningKey, generate_key, load_public_jwk
+from jwtauth.keys import SigningKey, load_public_jwk
+from jwtauth.server.keys import generate_key
 from jwtauth.signatures import signature_check
 
 MESSAGE = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEifQ"

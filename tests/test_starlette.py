@@ -16,9 +16,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from jwtauth import Verifier
-from jwtauth.keys import Keyring, SigningKey, generate_key
+from jwtauth.keys import Keyring, SigningKey
+from jwtauth.server.keys import generate_key
+from jwtauth.server.tokens import TokenIssuer
 from jwtauth.starlette import JWTAuthMiddleware
-from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+from jwtauth.tokens import ClaimsPolicy
 
 from conftest import Api, Clock
 

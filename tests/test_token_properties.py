@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 
 from jwtauth import Claims, InvalidToken, Verifier
 from jwtauth.bearer import parse_authorization
-from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
-from jwtauth.tokens import ClaimsPolicy, TokenIssuer, verify_access_token
+from jwtauth.keys import Keyring, SigningKey, key_from_secret
+from jwtauth.server.keys import generate_key
+from jwtauth.server.tokens import TokenIssuer
+from jwtauth.tokens import ClaimsPolicy, verify_access_token
 
 from attack_kit import sign  # signed by hand, not by the code under test
 from conftest import AppFactory, Clock

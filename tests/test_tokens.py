@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from jwtauth import Claims, InvalidToken, Verifier
-from jwtauth.keys import Keyring, SigningKey, generate_key, key_from_secret
+from jwtauth.keys import Keyring, SigningKey, key_from_secret
 from jwtauth.revocation import RevocationKind, RevocationList
-from jwtauth.sessions import new_refresh_token
-from jwtauth.tokens import ClaimsPolicy, TokenIssuer
+from jwtauth.server.keys import generate_key
+from jwtauth.server.sessions import new_refresh_token
+from jwtauth.server.tokens import TokenIssuer
+from jwtauth.tokens import ClaimsPolicy
 
 from attack_kit import sign  # signed by hand, not by the code under test
 from conftest import Clock

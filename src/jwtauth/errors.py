@@ -1,7 +1,7 @@
 """One error hierarchy for the whole package.
 
 Every error carries a stable machine-readable ``code`` (the contract) and a human
-sentence. Core errors know nothing of HTTP: ``jwtauth.web.errors`` alone maps them to
+sentence. Core errors know nothing of HTTP: ``jwtauth.http`` alone maps them to
 status, body and headers.
 """
 

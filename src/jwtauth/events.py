@@ -25,8 +25,7 @@ import contextlib
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +43,9 @@ KEYS = "keys"  # an event that is not a revocation: the key set changed
 _KINDS = frozenset({RevocationKind.SESSION.value, RevocationKind.USER.value, KEYS})
 _BLOCK_MS = 1000  # a follower hears from Redis at least once a second
 _READ_TIMEOUT = 5.0  # above _BLOCK_MS: a silent network cut is noticed within this
-_BATCH = 500
-_RETRY_FIRST = 0.05
-_RETRY_MAX = 0.5  # a follower is back within half a second of Redis
-_MAX_PENDING = 10_000
-_RETENTION_MARGIN = 60  # seconds, for clock differences between servers and Redis
+BATCH = 500
+RETRY_FIRST = 0.05
+RETRY_MAX = 0.5  # a follower is back within half a second of Redis
 _HALT_TIMEOUT = 2.0
 MIN_STALENESS = 3.0  # a follower confirms once per _BLOCK_MS when all is well
 
@@ -99,19 +96,7 @@ def connect(url: str, *, name: str, follower: bool = False) -> Redis:
     )
 
 
-async def add_events(redis: Redis, keys: StreamKeys, events: list[Event], retention: int) -> None:
-    """Append ``events`` and trim entries older than ``retention`` seconds."""
-    # Stream ids are Redis's clock in ms; ours may differ a little, hence the margin.
-    oldest = int((time.time() - retention - _RETENTION_MARGIN) * 1000)
-    for start in range(0, len(events), _BATCH):
-        async with redis.pipeline(transaction=False) as pipe:
-            for event in events[start : start + _BATCH]:
-                # Exact trimming: few entries go at a time, and the stream stays as documented.
-                pipe.xadd(keys.stream, event.fields(), minid=oldest, approximate=False)
-            await pipe.execute()
-
-
-class _Worker:
+class Worker:
     """A loop over a Redis client that can be stopped while blocked in a read.
     Cancelling a task in the middle of a redis-py (8.1) read can leave it awaiting the
     dead connection for good, so ``halt`` closes the connections instead and the loop
@@ -134,66 +119,10 @@ class _Worker:
             await asyncio.wait({task}, timeout=_HALT_TIMEOUT)
 
 
-class EventPublisher(_Worker):
-    """Appends events from a queue, so the request that caused them never waits on
-    Redis. While Redis is away they wait here (bounded); the database log carries them
-    to the other server processes meanwhile."""
-
-    def __init__(self, redis: Redis, keys: StreamKeys, *, retention: int) -> None:
-        super().__init__(redis)
-        self._keys = keys
-        self._retention = retention
-        self._pending: deque[Event] = deque()
-        self._wake = asyncio.Event()
-        self._failing = False
-
-    def publish(self, events: Iterable[Event]) -> None:
-        self._pending.extend(events)
-        while len(self._pending) > _MAX_PENDING:
-            self._pending.popleft()  # the oldest: the database log still has it
-        self._wake.set()
-
-    async def halt(self, task: asyncio.Task[None]) -> None:
-        self._wake.set()
-        await super().halt(task)
-
-    async def flush(self) -> None:
-        """Send what is queued now, once (a command-line run has no publishing task)."""
-        events = list(self._pending)
-        self._pending.clear()
-        try:
-            await add_events(self._redis, self._keys, events, self._retention)
-        except (RedisError, OSError) as exc:
-            log.warning("cannot publish events to Redis: %s; the servers will read them "
-                        "from the database log", type(exc).__name__)
-
-    async def run(self) -> None:
-        delay = _RETRY_FIRST
-        while not self._stopping.is_set():
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending and not self._stopping.is_set():
-                batch = [self._pending.popleft() for _ in range(min(_BATCH, len(self._pending)))]
-                try:
-                    await add_events(self._redis, self._keys, batch, self._retention)
-                except (RedisError, OSError) as exc:
-                    self._pending.extendleft(reversed(batch))
-                    if not self._failing:
-                        log.warning("cannot publish events to Redis: %s", type(exc).__name__)
-                    self._failing = True
-                    await self._pause(delay)
-                    delay = min(2 * delay, _RETRY_MAX)
-                    continue
-                if self._failing:
-                    log.info("publishing events to Redis again")
-                self._failing = False
-                delay = _RETRY_FIRST
-
-
 Seeder = Callable[[Redis], Awaitable[bool]]
 
 
-class EventFollower(_Worker):
+class EventFollower(Worker):
     """Reads the stream into a ``RevocationList`` from where it left off, reconnecting
     after any break, and confirms the list each time it has read everything on a Redis
     that still holds every live revocation (the marker is there)."""
@@ -217,7 +146,7 @@ class EventFollower(_Worker):
         self.last_id: bytes | str = "0-0"  # from the start: every entry still kept
         self.connected = False
         self.caught_up = asyncio.Event()
-        self._delay = _RETRY_FIRST
+        self._delay = RETRY_FIRST
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -230,18 +159,18 @@ class EventFollower(_Worker):
                     log.warning("lost Redis (%s): catching up when it is back", type(exc).__name__)
                 self.connected = False
                 await self._pause(self._delay)
-                self._delay = min(2 * self._delay, _RETRY_MAX)
+                self._delay = min(2 * self._delay, RETRY_MAX)
 
     async def _follow(self) -> None:
         await self._redis.ping()
         self.connected = True
-        self._delay = _RETRY_FIRST
+        self._delay = RETRY_FIRST
         if self._on_contact is not None:
             self._on_contact()  # a server reads the database log now: it may have missed events
         block: int | None = None  # the first read after (re)connecting answers at once
         while not self._stopping.is_set():
             response = await self._redis.xread(
-                {self._keys.stream: self.last_id}, count=_BATCH, block=block
+                {self._keys.stream: self.last_id}, count=BATCH, block=block
             )
             read_at = time.monotonic()
             block = _BLOCK_MS
@@ -252,7 +181,7 @@ class EventFollower(_Worker):
                 if self._seed is not None and await self._seed(self._redis):
                     block = None  # read what was just put back before vouching
                 continue
-            if count < _BATCH:
+            if count < BATCH:
                 self._revocations.confirm(read_at)
                 self.caught_up.set()
             else:
@@ -329,4 +258,4 @@ class RevocationFeed:
         await self._redis.aclose()
 
 
-__all__ = ["Event", "EventFollower", "EventPublisher", "RevocationFeed", "StreamKeys", "connect"]
+__all__ = ["Event", "EventFollower", "RevocationFeed", "StreamKeys", "Worker", "connect"]

@@ -21,8 +21,8 @@ from fastapi import FastAPI, Request
 from .bearer import parse_authorization
 from .claims import Claims
 from .errors import AuthError, InsufficientRole
+from .starlette import handle_auth_error
 from .verifier import Verifier
-from .web.errors import handle_auth_error
 
 ClaimsDependency = Callable[[Request], Awaitable[Claims]]
 

@@ -17,13 +17,14 @@ import logging
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .bearer import parse_authorization
-from .errors import InvalidToken
+from .errors import AuthError, InvalidGrant, InvalidToken
+from .http import error_parts
 from .verifier import Verifier
-from .web.errors import error_parts
 
 log = logging.getLogger("jwtauth.http")
 
@@ -38,6 +39,21 @@ def _normalize(prefixes: Iterable[str]) -> tuple[str, ...]:
 def _matches(path: str, prefix: str) -> bool:
     # Whole path segments only: "/api" covers "/api" and "/api/x", not "/apiary".
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def error_response(error: AuthError) -> Response:
+    """The JSON answer of ``jwtauth.http.error_parts`` as a Starlette response."""
+    status, body, headers = error_parts(error)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def handle_auth_error(request: Request, exc: Exception) -> Response:
+    """An exception handler for ``AuthError`` (Starlette's and FastAPI's signature)."""
+    assert isinstance(exc, AuthError)
+    if isinstance(exc, InvalidToken | InvalidGrant):
+        # Outward it is one code; the reason (which check failed) is for the operator.
+        log.info("%s refused: %s", exc.code, exc.reason, extra={"path": request.url.path})
+    return error_response(exc)
 
 
 class JWTAuthMiddleware:
@@ -81,4 +97,4 @@ class JWTAuthMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["JWTAuthMiddleware"]
+__all__ = ["JWTAuthMiddleware", "error_response", "handle_auth_error"]

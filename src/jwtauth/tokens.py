@@ -1,4 +1,4 @@
-"""Issue and verify access tokens (RFC 9068 JWT profile, RFC 8725 best practices).
+"""Verify access tokens (RFC 9068 JWT profile, RFC 8725 best practices).
 
 ``verify_access_token`` is the one function that decides whether an access token is
 good. It checks, in this order and before trusting anything in the token: size, shape,
@@ -9,23 +9,16 @@ signature with the key's algorithm, then the claims under a ``ClaimsPolicy``.
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-from joserfc.jws import JWSRegistry
-from joserfc.util import urlsafe_b64encode
-
 from .claims import Claims
 from .compact import b64url_decode, parse_payload, read_header
 from .errors import InvalidToken
-from .keys import Keyring, SigningKey
+from .keys import Keyring
 
 MAX_TOKEN_BYTES = 8192
-_ALG_MODELS = {name: JWSRegistry.algorithms[name] for name in ("HS256", "RS256", "ES256", "EdDSA")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,40 +113,3 @@ def verify_access_token(
     if not key.verify_signature(signing_input, b64url_decode(signature)):
         raise InvalidToken("bad signature")
     return check_claims(parse_payload(b64url_decode(payload)), policy, now)
-
-
-class TokenIssuer:
-    """Signs access tokens with the keyring's current key."""
-
-    def __init__(
-        self, keyring: Keyring, policy: ClaimsPolicy, ttl: int, clock: Callable[[], float]
-    ) -> None:
-        self._keyring = keyring
-        self.policy = policy
-        self.ttl = ttl
-        self._clock = clock
-
-    def issue(self, *, sub: str, sid: str, roles: list[str], username: str) -> str:
-        key: SigningKey = self._keyring.signing_key
-        now = int(self._clock())
-        claims = {
-            "iss": self.policy.issuer,
-            "sub": sub,
-            "aud": self.policy.audience,
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.ttl,
-            "jti": uuid.uuid4().hex,
-            "sid": sid,
-            "roles": list(roles),
-            "preferred_username": username,
-        }
-        header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
-        # Framed here and signed by the key's own algorithm model: joserfc's registry
-        # would look the algorithm up by name and warn on "EdDSA", which API.md fixes.
-        # orjson writes what compact.parse_payload's fast path reads back byte for byte.
-        signing_input = b".".join(
-            urlsafe_b64encode(orjson.dumps(part)) for part in (header, claims)
-        )
-        signature = _ALG_MODELS[key.alg].sign(signing_input, key.jwk)
-        return (signing_input + b"." + urlsafe_b64encode(signature)).decode("ascii")

@@ -1,0 +1,201 @@
+"""The server's side of the Redis events (events.py): publish this process's revocations
+and key changes once committed, follow everyone's, and keep the stream holding every live
+revocation of the database log (copied in at first contact and after Redis lost its data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..events import (
+    BATCH,
+    KEYS,
+    RETRY_FIRST,
+    RETRY_MAX,
+    Event,
+    EventFollower,
+    StreamKeys,
+    Worker,
+    connect,
+)
+from ..revocation import RevocationKind, RevocationList
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .ratelimit import LoginLimiter
+    from .ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
+    from .store.revocations import RevocationLog
+
+log = logging.getLogger("jwtauth.events")
+
+_KEYS_EVENT_TTL = 300
+_MAX_PENDING = 10_000
+_RETENTION_MARGIN = 60  # seconds, for clock differences between servers and Redis
+
+
+async def add_events(redis: Redis, keys: StreamKeys, events: list[Event], retention: int) -> None:
+    """Append ``events`` and trim entries older than ``retention`` seconds."""
+    # Stream ids are Redis's clock in ms; ours may differ a little, hence the margin.
+    oldest = int((time.time() - retention - _RETENTION_MARGIN) * 1000)
+    for start in range(0, len(events), BATCH):
+        async with redis.pipeline(transaction=False) as pipe:
+            for event in events[start : start + BATCH]:
+                # Exact trimming: few entries go at a time, and the stream stays as documented.
+                pipe.xadd(keys.stream, event.fields(), minid=oldest, approximate=False)
+            await pipe.execute()
+
+
+class EventPublisher(Worker):
+    """Appends events from a queue, so the request that caused them never waits on
+    Redis. While Redis is away they wait here (bounded); the database log carries them
+    to the other server processes meanwhile."""
+
+    def __init__(self, redis: Redis, keys: StreamKeys, *, retention: int) -> None:
+        super().__init__(redis)
+        self._keys = keys
+        self._retention = retention
+        self._pending: deque[Event] = deque()
+        self._wake = asyncio.Event()
+        self._failing = False
+
+    def publish(self, events: Iterable[Event]) -> None:
+        self._pending.extend(events)
+        while len(self._pending) > _MAX_PENDING:
+            self._pending.popleft()  # the oldest: the database log still has it
+        self._wake.set()
+
+    async def halt(self, task: asyncio.Task[None]) -> None:
+        self._wake.set()
+        await super().halt(task)
+
+    async def flush(self) -> None:
+        """Send what is queued now, once (a command-line run has no publishing task)."""
+        events = list(self._pending)
+        self._pending.clear()
+        try:
+            await add_events(self._redis, self._keys, events, self._retention)
+        except (RedisError, OSError) as exc:
+            log.warning("cannot publish events to Redis: %s; the servers will read them "
+                        "from the database log", type(exc).__name__)
+
+    async def run(self) -> None:
+        delay = RETRY_FIRST
+        while not self._stopping.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending and not self._stopping.is_set():
+                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                try:
+                    await add_events(self._redis, self._keys, batch, self._retention)
+                except (RedisError, OSError) as exc:
+                    self._pending.extendleft(reversed(batch))
+                    if not self._failing:
+                        log.warning("cannot publish events to Redis: %s", type(exc).__name__)
+                    self._failing = True
+                    await self._pause(delay)
+                    delay = min(2 * delay, RETRY_MAX)
+                    continue
+                if self._failing:
+                    log.info("publishing events to Redis again")
+                self._failing = False
+                delay = RETRY_FIRST
+
+
+class EventBus:
+    """The server's side: publish this process's revocations and key changes, follow
+    everyone's, and keep the stream holding every live revocation of the database."""
+
+    def __init__(self, settings: Settings, revocations: RevocationList) -> None:
+        if not settings.redis_url:
+            raise ValueError("EventBus needs JWTAUTH_REDIS_URL")
+        self.keys = StreamKeys.for_prefix(settings.redis_prefix)
+        self.redis = connect(settings.redis_url, name="jwtauth")
+        self._follow_redis = connect(settings.redis_url, name="jwtauth-follow", follower=True)
+        self._retention = settings.revocation_ttl
+        self._revocations = revocations
+        self.publisher = EventPublisher(self.redis, self.keys, retention=self._retention)
+        self.follower: EventFollower | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def login_limiter(
+        self, settings: Settings, fallback: LoginLimiter, clock: Callable[[], float]
+    ) -> RedisLoginLimiter:
+        from .ratelimit_redis import RedisLoginLimiter
+
+        return RedisLoginLimiter.from_settings(
+            self.redis, settings, fallback=fallback, clock=clock
+        )
+
+    def registration_limiter(
+        self, settings: Settings, clock: Callable[[], float]
+    ) -> RedisWindowLimiter:
+        from .ratelimit_redis import RedisWindowLimiter
+
+        return RedisWindowLimiter.from_settings(self.redis, settings, clock=clock)
+
+    def start(
+        self, revocation_log: RevocationLog, *, now: Callable[[], datetime],
+        wake: Callable[[], None],
+    ) -> None:
+        """Follow the stream; ``wake`` makes the process read the database log at once
+        (on a key change, and whenever Redis comes back)."""
+
+        async def seed(redis: Redis) -> bool:
+            try:
+                records = await revocation_log.active(now())
+            except (OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("cannot refill Redis, no database: %s", type(exc).__name__)
+                return False
+            events = [
+                Event(r.kind, r.value, r.expires_at.timestamp()) for r in records if r.kind != KEYS
+            ]
+            await add_events(redis, self.keys, events, self._retention)
+            # Set only after every event is in: a follower that sees it is complete.
+            await redis.set(self.keys.marker, str(int(time.time())))
+            log.info("copied %d live revocation(s) into Redis", len(events))
+            return True
+
+        self.follower = EventFollower(
+            self._follow_redis, self.keys, self._revocations,
+            on_keys=wake, on_contact=wake, seed=seed,
+        )
+        self._tasks = [
+            asyncio.create_task(self.publisher.run()),
+            asyncio.create_task(self.follower.run()),
+        ]
+
+    def publish_revocations(
+        self, kind: RevocationKind, values: Iterable[str], until: float
+    ) -> None:
+        """Called once the revocations have committed to the database."""
+        self.publisher.publish(Event(kind.value, value, until) for value in values)
+
+    def publish_keys(self, kid: str) -> None:
+        self.publisher.publish([Event(KEYS, kid, time.time() + _KEYS_EVENT_TTL)])
+
+    async def close(self) -> None:
+        """For a process that never started the bus (the command line): send what it
+        queued and close the connections."""
+        await self.publisher.flush()
+        await self.redis.aclose()
+        await self._follow_redis.aclose()
+
+    async def stop(self) -> None:
+        if self._tasks:
+            publishing, following = self._tasks
+            assert self.follower is not None
+            await self.follower.halt(following)
+            await self.publisher.halt(publishing)
+        self._tasks.clear()
+        await self.redis.aclose()
+        await self._follow_redis.aclose()
