@@ -27,8 +27,8 @@ Tokens are read from ``Authorization: Bearer`` only, never from a query string o
 (RFC 6750 section 5.3 and RFC 8725: URLs end up in logs and Referer headers).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the guards' ``__call__``
+# signature at runtime, and older versions cannot resolve a string annotation on an instance.
 import re
 from typing import Any, NoReturn
 
