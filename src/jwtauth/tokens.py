@@ -2,8 +2,10 @@
 
 ``verify_access_token`` is the one function that decides whether an access token is
 good. It checks, in this order and before trusting anything in the token: size, shape,
-header (kid known, alg equal to the key's own algorithm, typ at+jwt, no crit/b64), the
-signature with the key's algorithm, then the claims under a ``ClaimsPolicy``.
+header (kid known, alg equal to the key's own algorithm and in the allowlist if one is
+set, typ at+jwt, no crit/b64), the signature with the key's algorithm, then the claims
+under a ``ClaimsPolicy``. ``sid`` may be absent (an OAuth client's own token); ``scope``
+and ``client_id``, when present, must be strings.
 """
 
 from __future__ import annotations
