@@ -110,6 +110,10 @@ def load_public_jwk(data: dict[str, Any]) -> SigningKey:
         if alg == "ES256" and data.get("kty") == "EC" and data.get("crv") == "P-256":
             jwk = ECKey.import_key(members)
         elif alg == "RS256" and data.get("kty") == "RSA":
+            # Measured before joserfc sees it: joserfc warns (SecurityWarning) on a short
+            # modulus, and a warning must not be how a hostile JWKS reaches the caller.
+            if _modulus_bits(data.get("n")) < 2048:
+                raise ValueError("RSA keys shorter than 2048 bits are refused")
             jwk = RSAKey.import_key(members)
             if jwk.public_key.key_size < 2048:
                 raise ValueError("RSA keys shorter than 2048 bits are refused")
@@ -123,6 +127,13 @@ def load_public_jwk(data: dict[str, Any]) -> SigningKey:
         # all mean "not a usable key", one ValueError for every caller.
         raise ValueError(f"malformed {data.get('kty')!r} key: {exc}") from exc
     return SigningKey(kid=kid, alg=alg, jwk=jwk)
+
+
+def _modulus_bits(n: Any) -> int:
+    if not isinstance(n, str):
+        raise ValueError("n must be a base64url string")
+    raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    return int.from_bytes(raw, "big").bit_length()
 
 
 def load_jwks(

@@ -12,7 +12,14 @@ import secrets
 import pytest
 
 from jwtauth import ConfigError
-from jwtauth.keys import Keyring, KeyState, SigningKey, key_from_secret, load_jwks
+from jwtauth.keys import (
+    Keyring,
+    KeyState,
+    SigningKey,
+    key_from_secret,
+    load_jwks,
+    load_public_jwk,
+)
 
 from .kit import ASYMMETRIC, key_for
 
@@ -135,3 +142,16 @@ def test_load_jwks_leaves_out_keys_outside_the_allowlist(keys: dict[str, Signing
     assert [key.alg for key, _ in kept] == ["EdDSA"]
     with pytest.raises(ValueError, match="no usable key"):
         load_jwks(entries[:1], algorithms=frozenset({"EdDSA"}))
+
+
+def test_a_short_rsa_key_is_refused_before_joserfc_warns_about_it(
+    keys: dict[str, SigningKey],
+) -> None:
+    # Found by test_properties: joserfc's SecurityWarning on a 256-bit modulus was an
+    # exception under -W error, escaping the JWKS reader. Now it is one skipped entry.
+    short = {**keys["RS256"].public_jwk(), "kid": "short",
+             "n": "qgBPzpIod0ksZTgsn5T2s7S72ht6ALFzlH8QuONdMps"}
+    with pytest.raises(ValueError, match="2048"):
+        load_public_jwk(short)
+    kept = load_jwks([short, keys["ES256"].public_jwk()])
+    assert [key.kid for key, _ in kept] == [keys["ES256"].kid]

@@ -182,7 +182,7 @@ async def test_from_jwks_skips_a_malformed_entry_with_a_warning_and_uses_the_res
 
 def test_from_keys_refuses_a_malformed_key() -> None:
     # Keys handed over one by one are configuration: a bad one is an error, not a warning.
-    with pytest.raises(ValueError, match='"x"'):
+    with pytest.raises(ValueError, match="required"):
         Verifier.from_keys([{"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k"}],
                            issuer=ISSUER, audience=AUDIENCE)
 
