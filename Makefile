@@ -34,6 +34,7 @@ interop:
 	@if command -v npm >/dev/null; then \
 	  if [ ! -f interop/node_modules/.package-lock.json ] || \
 	     [ interop/package-lock.json -nt interop/node_modules/.package-lock.json ]; then \
+	    echo "interop/node_modules: npm ci"; \
 	    (cd interop && npm ci --no-audit --no-fund --silent); \
 	  fi; \
 	else \
