@@ -32,10 +32,15 @@ Tokens are read from ``Authorization: Bearer`` only, never from a query string o
 import re
 from typing import Any, NoReturn
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
-from fastapi.security.base import SecurityBase
-from starlette.responses import Response
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+    from fastapi.security.base import SecurityBase
+    from starlette.responses import Response
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it
+    raise ModuleNotFoundError(
+        f"jwtauth.fastapi needs {exc.name!r}: pip install 'jwtauth-kit[fastapi]'", name=exc.name
+    ) from exc
 
 from .bearer import parse_authorization
 from .claims import Claims

@@ -35,16 +35,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
-from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+try:
+    from starlette.authentication import (
+        AuthCredentials,
+        AuthenticationBackend,
+        AuthenticationError,
+        BaseUser,
+    )
+    from starlette.datastructures import Headers
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it
+    raise ModuleNotFoundError(
+        f"jwtauth.starlette needs {exc.name!r}: pip install 'jwtauth-kit[starlette]'",
+        name=exc.name,
+    ) from exc
 
 from .bearer import parse_authorization
 from .claims import Claims
