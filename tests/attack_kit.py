@@ -12,9 +12,6 @@ each backend; the tests run in the module's event loop for that reason.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -30,9 +27,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jwtauth import InvalidToken, Verifier
 from jwtauth.keys import SigningKey
@@ -51,6 +45,7 @@ from conftest import (
     _probe_postgres,
     unavailable,
 )
+from library.kit import b64, sign
 
 ISSUER = "https://jwtauth.test"
 AUDIENCE = "jwtauth"
@@ -70,29 +65,6 @@ SAMPLE_ROUTES = [
     ("GET", "/users/me"), ("GET", "/auth/sessions"), ("POST", "/posts"),
     ("GET", "/admin/users"),
 ]
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def sign(key: SigningKey | bytes, signing_input: bytes) -> bytes:
-    """A JWS signature by ``key`` (bytes: an HMAC secret), in the JWS form of RFC 7518."""
-    if isinstance(key, bytes):
-        return hmac.new(key, signing_input, hashlib.sha256).digest()
-    if key.alg == "HS256":
-        return hmac.new(key.jwk.raw_value, signing_input, hashlib.sha256).digest()
-    private = key.jwk.private_key
-    if key.alg == "ES256":
-        r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    if key.alg == "RS256":
-        return private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    return private.sign(signing_input)
 
 
 def join(header: bytes | str, payload: bytes | str, signature: bytes | str) -> str:

@@ -16,6 +16,8 @@ import pytest
 from jwtauth.server.config import Settings
 from jwtauth.server.web.app import create_app
 
+from library.kit import Clock  # the injectable clock, shared with the library's tests
+
 # The attack suites' servers, forger and loopback key server (test_attacks_*.py).
 pytest_plugins = ["attack_kit"]
 
@@ -89,21 +91,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", {"database_url": f"sqlite:///{tmp_path / 'jwtauth.db'}"})
-
-
-class Clock:
-    """An injectable clock: tests move time instead of sleeping."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -16,8 +16,8 @@ from attack_kit import (
     Target,
     b64,
     refused,
-    unb64,
 )
+from library.kit import unb64
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

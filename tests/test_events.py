@@ -15,13 +15,10 @@ import redis
 
 from jwtauth import InvalidToken, Verifier
 from jwtauth.events import Event, RevocationFeed, StreamKeys, connect
-from jwtauth.keys import Keyring, key_from_secret
-from jwtauth.revocation import RevocationKind, RevocationList
+from jwtauth.revocation import RevocationKind
 from jwtauth.server.eventbus import add_events
-from jwtauth.server.tokens import TokenIssuer
-from jwtauth.tokens import ClaimsPolicy
 
-from conftest import REDIS_URL, Api, AppFactory, Clock, Tokens
+from conftest import REDIS_URL, Api, AppFactory, Tokens
 from redis_kit import RedisUser, lose_data
 
 ISSUER = "https://jwtauth.test"
@@ -81,30 +78,6 @@ def mark_complete(prefix: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     client.set(StreamKeys.for_prefix(prefix).marker, "1")
     client.close()
-
-
-# -- the revocation list's freshness ---------------------------------------------------
-
-
-def test_a_revocation_list_not_confirmed_lately_refuses_every_token() -> None:
-    moment = [100.0]
-    revocations = RevocationList(Clock(), max_staleness=5, monotonic=lambda: moment[0])
-    keyring = Keyring([key_from_secret(b"s" * 16 + b"e" * 16)])
-    policy = ClaimsPolicy(ISSUER, "jwtauth", 30)
-    token = TokenIssuer(keyring, policy, 900, Clock()).issue(
-        sub="u1", sid="s1", roles=["user"], username="alice"
-    )
-    verifier = Verifier(keyring, issuer=ISSUER, audience="jwtauth", revocations=revocations)
-    with pytest.raises(InvalidToken) as never:
-        verifier.verify_sync(token)
-    assert never.value.reason == "revocations unavailable"
-    revocations.confirm()
-    moment[0] += 5
-    assert verifier.verify_sync(token).sub == "u1"
-    moment[0] += 0.1
-    with pytest.raises(InvalidToken) as stale:
-        verifier.verify_sync(token)
-    assert stale.value.reason == "revocations unavailable"
 
 
 # -- a feed for another service ----------------------------------------------------------

@@ -85,10 +85,20 @@ async def test_hello_answers_200_with_a_token_from_the_server(
 async def test_hello_without_a_token_answers_401_invalid_token(
     protected: httpx.AsyncClient,
 ) -> None:
+    # No install_error_handlers in the example: the library's guards answer this alone.
     response = await protected.get("/hello")
     assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
+    assert response.json() == {"error": "invalid_token", "message": "An access token is required."}
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="jwtauth"'
+
+
+async def test_the_examples_openapi_offers_the_bearer_scheme_for_swagger_ui(
+    protected: httpx.AsyncClient,
+) -> None:
+    document = (await protected.get("/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["type"] == "http"
+    assert document["paths"]["/hello"]["get"]["security"] == [{"bearerAuth": []}]
+    assert document["paths"]["/admin"]["get"]["security"] == [{"bearerAuth": []}]
 
 
 async def test_hello_with_a_tampered_token_answers_401_invalid_token(

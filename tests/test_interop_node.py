@@ -45,15 +45,19 @@ NODE_AUDIENCE = "node-api"
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    """The ``node`` binary, with interop/node_modules installed (``npm ci`` in .ci/run)."""
+    """The ``node`` binary, with interop/node_modules installed (``make test`` runs
+    ``npm ci`` where npm is on PATH)."""
     path = shutil.which("node")
     if path is None:
-        unavailable("Node.js", "no `node` on PATH; install Node 20+")
+        unavailable("Node.js", "no `node` on PATH; install Node.js 20+ with npm, then run "
+                    "`make test`")
     assert path is not None
     if not (INTEROP / "node_modules" / "jose").is_dir() or not (
         INTEROP / "node_modules" / "jsonwebtoken"
     ).is_dir():
-        unavailable("interop/node_modules", "not installed; run `cd interop && npm ci`")
+        unavailable("interop/node_modules",
+                    "not installed; `make test` installs it where npm is on PATH, or run "
+                    "`cd interop && npm ci`")
     return path
 
 

@@ -1,9 +1,9 @@
-"""Signing keys: kids, public JWKs, the in-memory keyring, and private keys at rest."""
+"""Signing keys as the server makes them: kids (RFC 7638 thumbprints) and private keys at
+rest. Public JWKs and the keyring are tests/library/test_keyring.py."""
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jwtauth import ConfigError
-from jwtauth.keys import Keyring, KeyState, SigningKey, key_from_secret
+from jwtauth.keys import KeyState, SigningKey
 from jwtauth.server.keys import (
     KeyCipher,
     generate_key,
@@ -29,7 +29,6 @@ from jwtauth.server.store.tables import signing_keys
 from conftest import Api, AppFactory, Backend
 
 ASYMMETRIC = ["ES256", "RS256", "EdDSA"]
-PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 KEYS_DIR = Path(__file__).parent / "keys"
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 POSTGRES_ONLY = pytest.mark.parametrize(
@@ -71,22 +70,6 @@ def test_generated_kid_is_rfc7638_thumbprint(keys: dict[str, SigningKey], alg: s
     assert key.kid == thumbprint(key.public_jwk())
 
 
-@pytest.mark.parametrize(
-    ("alg", "kty", "crv"),
-    [("ES256", "EC", "P-256"), ("RS256", "RSA", None), ("EdDSA", "OKP", "Ed25519")],
-)
-def test_public_jwk_has_public_members_only(
-    keys: dict[str, SigningKey], alg: str, kty: str, crv: str | None
-) -> None:
-    key = keys[alg]
-    jwk = key.public_jwk()
-    assert not PRIVATE_MEMBERS & set(jwk)
-    assert (jwk["kid"], jwk["alg"], jwk["use"], jwk["kty"]) == (key.kid, alg, "sig", kty)
-    assert jwk.get("crv") == crv
-    if kty == "RSA":
-        assert len(base64.urlsafe_b64decode(jwk["n"] + "==")) * 8 >= 2048
-
-
 def test_two_generated_keys_differ() -> None:
     assert generate_key("ES256").kid != generate_key("ES256").kid
 
@@ -94,65 +77,6 @@ def test_two_generated_keys_differ() -> None:
 def test_hs256_is_not_generated() -> None:
     with pytest.raises(ConfigError, match="JWTAUTH_SECRET"):
         generate_key("HS256")
-
-
-def test_hs256_key_is_never_published() -> None:
-    secret = secrets.token_bytes(32)
-    key = key_from_secret(secret)
-    with pytest.raises(ValueError):
-        key.public_jwk()
-    ring = Keyring([key])
-    assert ring.jwks == {"keys": []}
-    assert ring.get(key.kid) is key
-    assert base64.urlsafe_b64encode(secret).decode().rstrip("=") not in key.kid
-
-
-# -- the keyring -----------------------------------------------------------------------
-
-
-def published_kids(ring: Keyring) -> set[str]:
-    return {entry["kid"] for entry in ring.jwks["keys"]}
-
-
-def test_keyring_jwks_etag_and_version_follow_key_changes(keys: dict[str, SigningKey]) -> None:
-    old, new = keys["ES256"], keys["EdDSA"]
-    ring = Keyring([old])
-    first_version, first_etag = ring.version, ring.etag
-    assert published_kids(ring) == {old.kid} and ring.signing_key is old
-
-    ring.replace([dataclasses.replace(old, state=KeyState.RETIRING), new])
-    assert ring.version == first_version + 1
-    assert ring.etag != first_etag
-    assert published_kids(ring) == {old.kid, new.kid}
-    assert ring.signing_key.kid == new.kid
-    both_etag = ring.etag
-
-    ring.replace([dataclasses.replace(old, state=KeyState.RETIRED), new])
-    assert ring.version == first_version + 2
-    assert published_kids(ring) == {new.kid}
-    assert ring.get(old.kid) is None
-    assert ring.etag not in (first_etag, both_etag)
-
-
-def test_keyring_etag_depends_on_content_only(keys: dict[str, SigningKey]) -> None:
-    ring = Keyring([keys["ES256"]])
-    etag, version = ring.etag, ring.version
-    ring.replace([keys["ES256"]])
-    assert ring.etag == etag and ring.version == version + 1
-    assert Keyring([keys["ES256"]]).etag == etag
-
-
-def test_next_key_is_published_but_does_not_sign(keys: dict[str, SigningKey]) -> None:
-    upcoming = dataclasses.replace(keys["RS256"], state=KeyState.NEXT)
-    ring = Keyring([keys["ES256"], upcoming])
-    assert published_kids(ring) == {keys["ES256"].kid, upcoming.kid}
-    assert ring.signing_key.kid == keys["ES256"].kid
-
-
-def test_keyring_without_current_key_cannot_sign(keys: dict[str, SigningKey]) -> None:
-    ring = Keyring([dataclasses.replace(keys["ES256"], state=KeyState.RETIRING)])
-    with pytest.raises(ConfigError):
-        _ = ring.signing_key
 
 
 # -- sealing private keys --------------------------------------------------------------

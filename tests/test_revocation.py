@@ -8,10 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from jwtauth.claims import Claims
-from jwtauth.revocation import RevocationKind, RevocationList
-
-from conftest import PASSWORD, Api, AppFactory, Clock, Tokens
+from conftest import PASSWORD, Api, AppFactory, Tokens
 
 ACCESS_TTL = 900
 CLOCK_SKEW = 30
@@ -195,38 +192,7 @@ async def test_another_process_follows_revocations(make_api: AppFactory, ending:
     await assert_accepted(there, bob)
 
 
-# -- forgetting ----------------------------------------------------------------------
-
-
-def claims(*, sub: str = "user-1", sid: str = "session-1") -> Claims:
-    return Claims(sub=sub, sid=sid, jti="j", roles=("user",), iss="i", exp=0, iat=0)
-
-
-def test_revocation_list_forgets_entries_after_access_ttl_plus_skew() -> None:
-    clock = Clock()
-    revocations = RevocationList(clock)
-    until = clock() + ACCESS_TTL + CLOCK_SKEW
-    revocations.add(RevocationKind.SESSION, "session-1", until)
-    revocations.add(RevocationKind.USER, "user-2", until)
-    assert revocations.is_revoked(claims(sid="session-1"))
-    assert revocations.is_revoked(claims(sub="user-2", sid="other"))
-    assert not revocations.is_revoked(claims(sub="user-3", sid="other"))
-    clock.advance(ACCESS_TTL + CLOCK_SKEW - 1)
-    assert revocations.is_revoked(claims(sid="session-1"))
-    assert len(revocations) == 2
-    clock.advance(2)
-    assert not revocations.is_revoked(claims(sid="session-1"))
-    assert not revocations.is_revoked(claims(sub="user-2", sid="other"))
-    assert len(revocations) == 0
-
-
-def test_revocation_list_keeps_the_later_expiry() -> None:
-    clock = Clock()
-    revocations = RevocationList(clock)
-    revocations.add(RevocationKind.SESSION, "session-1", clock() + 100)
-    revocations.add(RevocationKind.SESSION, "session-1", clock() + 10)
-    clock.advance(50)
-    assert revocations.is_revoked(claims(sid="session-1"))
+# -- forgetting (the list itself: tests/library/test_revocation_list.py) ----------------
 
 
 async def test_server_remembers_a_revocation_as_long_as_the_token_could_verify(

@@ -103,6 +103,17 @@ class InsufficientRole(AuthError):
     default_message = "You do not have the role this needs."
 
 
+class InsufficientScope(AuthError):
+    """The token lacks an OAuth scope the request needs (RFC 6750 section 3.1)."""
+
+    code = "insufficient_scope"
+    default_message = "The access token does not carry the scope this needs."
+
+    def __init__(self, scopes: tuple[str, ...] = (), message: str | None = None) -> None:
+        super().__init__(message)
+        self.scopes = scopes  # what the request needs, for the WWW-Authenticate challenge
+
+
 class Forbidden(AuthError):
     code = "forbidden"
     default_message = "You may not do this."

@@ -14,6 +14,7 @@ from .errors import (
     Forbidden,
     HeadersTooLarge,
     InsufficientRole,
+    InsufficientScope,
     InvalidCredentials,
     InvalidGrant,
     InvalidInput,
@@ -41,6 +42,7 @@ _STATUS: dict[type[AuthError], int] = {
     InvalidToken: 401,
     InvalidGrant: 401,
     InsufficientRole: 403,
+    InsufficientScope: 403,
     Forbidden: 403,
     NotFound: 404,
     MethodNotAllowed: 405,
@@ -74,6 +76,13 @@ def error_parts(error: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]:
         )
     elif isinstance(error, InsufficientRole):
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"'
+    elif isinstance(error, InsufficientScope):
+        # RFC 6750 section 3: the scope attribute names what the request needs. Scope
+        # tokens cannot hold a quote or a backslash (RFC 6749 section 3.3).
+        needed = f', scope="{" ".join(error.scopes)}"' if error.scopes else ""
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="{REALM}", error="insufficient_scope"{needed}'
+        )
     elif isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, InvalidInput) and error.field:

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from .errors import InvalidToken
-from .keys import Keyring, SigningKey, load_public_jwk
+from .keys import Keyring, SigningKey, load_jwks
 
 log = logging.getLogger("jwtauth.jwks")
 
@@ -59,40 +59,25 @@ def _max_age(cache_control: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def parse_jwks(body: bytes) -> tuple[list[SigningKey], list[dict[str, Any]]]:
+def parse_jwks(
+    body: bytes, *, algorithms: frozenset[str] | None = None
+) -> tuple[list[SigningKey], list[dict[str, Any]]]:
     """The usable verification keys of a JWKS document, and their raw entries.
 
-    Entries that cannot be used (no kid, unknown algorithm, a short RSA key, ``use`` other
-    than ``sig``) are skipped and logged; a kid that appears twice is dropped entirely,
-    since picking one of two keys by kid would be ambiguous.
+    ``jwtauth.keys.load_jwks`` decides which entries are usable (and logs the others).
     """
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise JWKSFetchError("the JWKS is not JSON") from exc
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise JWKSFetchError('the JWKS is not an object with a "keys" list')
-    keys: dict[str, tuple[SigningKey, dict[str, Any]]] = {}
-    duplicated: set[str] = set()
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            log.warning("JWKS entry %d skipped: not an object", index)
-            continue
-        try:
-            key = load_public_jwk(entry)
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("JWKS entry %d skipped: %s", index, exc)
-            continue
-        if key.kid in keys or key.kid in duplicated:
-            duplicated.add(key.kid)
-            keys.pop(key.kid, None)
-            log.warning("JWKS kid %r appears more than once; all its entries skipped", key.kid)
-            continue
-        keys[key.kid] = (key, entry)
-    if not keys:
-        raise JWKSFetchError("the JWKS holds no usable key")
-    return [k for k, _ in keys.values()], [e for _, e in keys.values()]
+    try:
+        loaded = load_jwks(entries, algorithms=algorithms)
+    except ValueError as exc:
+        raise JWKSFetchError(str(exc)) from exc
+    return [key for key, _ in loaded], [entry for _, entry in loaded]
 
 
 class JWKSCache:
@@ -108,6 +93,7 @@ class JWKSCache:
         timeout: float = 5.0,
         max_bytes: int = 1 << 20,
         allow_insecure: bool = False,
+        algorithms: frozenset[str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         parsed = httpx.URL(url)
@@ -124,6 +110,7 @@ class JWKSCache:
         self.max_stale = float(max_stale)
         self.timeout = float(timeout)
         self.max_bytes = max_bytes
+        self.algorithms = algorithms  # keys of other algorithms are never loaded
         self.keyring = Keyring()
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
@@ -246,7 +233,8 @@ class JWKSCache:
                 self._install(body, headers.get("etag"))
             else:
                 raise JWKSFetchError(f"HTTP status {status}")
-        except (JWKSFetchError, httpx.HTTPError, TimeoutError) as exc:
+        # ValueError: whatever a hostile body could still raise must not reach verify.
+        except (JWKSFetchError, httpx.HTTPError, TimeoutError, ValueError) as exc:
             stale = "no key set yet" if self._loaded_at is None else "serving the last good set"
             reason = str(exc) or type(exc).__name__
             log.warning("JWKS fetch from %s failed (%s); %s", self.url, reason, stale)
@@ -279,7 +267,7 @@ class JWKSCache:
             return response.status_code, response.headers, bytes(body)
 
     def _install(self, body: bytes, etag: str | None) -> None:
-        keys, entries = parse_jwks(body)
+        keys, entries = parse_jwks(body, algorithms=self.algorithms)
         self._etag = etag
         if entries == self._entries:
             return  # same keys: keep the keyring version, so verified tokens stay cached

@@ -10,19 +10,42 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from .errors import ConfigError
 from .signatures import SignatureCheck, signature_check
 
+# Named for the concern: operators look for a bad key set under "jwks", wherever it was read.
+log = logging.getLogger("jwtauth.jwks")
+
 Algorithm = Literal["ES256", "RS256", "EdDSA", "HS256"]
 JoseKey = ECKey | RSAKey | OKPKey | OctKey
 
+ALGORITHMS: frozenset[str] = frozenset(get_args(Algorithm))
 ASYMMETRIC: frozenset[str] = frozenset({"ES256", "RS256", "EdDSA"})
+
+
+def allowed_algorithms(algorithms: Iterable[str] | None) -> frozenset[str] | None:
+    """An algorithm allowlist, checked: None (every key's own algorithm) or a non-empty
+    set of the algorithms this library verifies."""
+    if algorithms is None:
+        return None
+    if isinstance(algorithms, str):
+        raise TypeError('algorithms is a list of names, e.g. ["ES256"], not one string')
+    chosen = frozenset(algorithms)
+    unknown = chosen - ALGORITHMS
+    if unknown or not chosen:
+        raise ValueError(
+            f"algorithms must be some of {sorted(ALGORITHMS)}, not {sorted(map(str, unknown))}"
+        )
+    return chosen
 
 
 class KeyState(StrEnum):
@@ -83,17 +106,74 @@ def load_public_jwk(data: dict[str, Any]) -> SigningKey:
         raise ValueError(f"key_ops {ops!r} do not include verify")
     members = {k: v for k, v in data.items() if k not in ("d", "p", "q", "dp", "dq", "qi", "k")}
     jwk: JoseKey
-    if alg == "ES256" and data.get("kty") == "EC" and data.get("crv") == "P-256":
-        jwk = ECKey.import_key(members)
-    elif alg == "RS256" and data.get("kty") == "RSA":
-        jwk = RSAKey.import_key(members)
-        if jwk.public_key.key_size < 2048:
-            raise ValueError("RSA keys shorter than 2048 bits are refused")
-    elif alg == "EdDSA" and data.get("kty") == "OKP" and data.get("crv") == "Ed25519":
-        jwk = OKPKey.import_key(members)
-    else:
-        raise ValueError(f"unsupported JWKS key (alg={alg!r}, kty={data.get('kty')!r})")
+    try:
+        if alg == "ES256" and data.get("kty") == "EC" and data.get("crv") == "P-256":
+            jwk = ECKey.import_key(members)
+        elif alg == "RS256" and data.get("kty") == "RSA":
+            # Measured before joserfc sees it: joserfc warns (SecurityWarning) on a short
+            # modulus, and a warning must not be how a hostile JWKS reaches the caller.
+            if _modulus_bits(data.get("n")) < 2048:
+                raise ValueError("RSA keys shorter than 2048 bits are refused")
+            jwk = RSAKey.import_key(members)
+            if jwk.public_key.key_size < 2048:
+                raise ValueError("RSA keys shorter than 2048 bits are refused")
+        elif alg == "EdDSA" and data.get("kty") == "OKP" and data.get("crv") == "Ed25519":
+            jwk = OKPKey.import_key(members)
+        else:
+            raise ValueError(f"unsupported JWKS key (alg={alg!r}, kty={data.get('kty')!r})")
+    except (JoseError, TypeError, KeyError, OverflowError) as exc:
+        # joserfc says KeyParameterError for a missing or mistyped member, cryptography
+        # ValueError or TypeError for a point off the curve or a number it cannot take:
+        # all mean "not a usable key", one ValueError for every caller.
+        raise ValueError(f"malformed {data.get('kty')!r} key: {exc}") from exc
     return SigningKey(kid=kid, alg=alg, jwk=jwk)
+
+
+def _modulus_bits(n: Any) -> int:
+    if not isinstance(n, str):
+        raise ValueError("n must be a base64url string")
+    raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    return int.from_bytes(raw, "big").bit_length()
+
+
+def load_jwks(
+    entries: list[Any], *, algorithms: frozenset[str] | None = None
+) -> list[tuple[SigningKey, dict[str, Any]]]:
+    """The usable verification keys of a JWKS's ``keys`` list, each with its entry.
+
+    An entry that cannot be used (no kid, an unknown algorithm or a malformed key, a short
+    RSA key, ``use`` other than ``sig``) is skipped with a warning, so one bad entry does
+    not take the good keys down with it; a key outside ``algorithms`` is left out quietly
+    (an issuer may publish keys for others, e.g. RS256 for ID tokens). A kid that appears
+    twice is dropped entirely: picking one of two keys by kid would be ambiguous.
+    ``ValueError`` when no usable key remains.
+    """
+    keys: dict[str, tuple[SigningKey, dict[str, Any]]] = {}
+    duplicated: set[str] = set()
+    outside: list[str] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            log.warning("JWKS entry %d skipped: not an object", index)
+            continue
+        try:
+            key = load_public_jwk(entry)
+        except ValueError as exc:
+            log.warning("JWKS entry %d skipped: %s", index, exc)
+            continue
+        if algorithms is not None and key.alg not in algorithms:
+            outside.append(key.kid)
+            continue
+        if key.kid in keys or key.kid in duplicated:
+            duplicated.add(key.kid)
+            keys.pop(key.kid, None)
+            log.warning("JWKS kid %r appears more than once; all its entries skipped", key.kid)
+            continue
+        keys[key.kid] = (key, entry)
+    if outside:
+        log.debug("JWKS keys %s left out: their algorithms are not allowed", outside)
+    if not keys:
+        raise ValueError("the JWKS holds no usable key")
+    return list(keys.values())
 
 
 class Keyring:

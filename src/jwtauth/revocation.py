@@ -69,7 +69,10 @@ class RevocationList:
         now = self._clock()
         if now >= self._next_purge:
             self._purge(now)
-        return claims.sid in self._sessions or claims.sub in self._users
+        # A token without sid (an OAuth client's) belongs to no session: only a revocation
+        # of its subject can end it, never a session entry of any name.
+        sid = claims.sid
+        return (sid is not None and sid in self._sessions) or claims.sub in self._users
 
     def _purge(self, now: float) -> None:
         # Amortized: at most once a second, on the request path but O(expired) cheap.

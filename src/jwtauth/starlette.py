@@ -1,4 +1,23 @@
-"""``JWTAuthMiddleware``: protect a Starlette (or any ASGI) app with a ``Verifier``.
+"""Protect a Starlette (or any ASGI) app with a ``Verifier`` (extra: starlette).
+
+Two ways. ``JWTAuthBackend``, for Starlette's ``AuthenticationMiddleware``, gives every
+request ``request.user`` and ``request.auth``, so ``@requires`` works::
+
+    app = Starlette(routes=..., middleware=[
+        Middleware(AuthenticationMiddleware, backend=JWTAuthBackend(verifier),
+                   on_error=on_auth_error),
+    ])
+
+    @requires("admin")            # the token's roles are the scopes @requires checks
+    async def purge(request): ...  # request.user.identity == claims.sub
+
+A request without a token passes as ``UnauthenticatedUser`` (``@requires`` then answers
+Starlette's 403, or redirects); a bad token is refused by the middleware before any
+route runs, through ``on_error``: ``on_auth_error`` answers with the contract's JSON body
+(401 ``invalid_token``) and ``WWW-Authenticate``, where Starlette's default would answer
+a plain-text 400.
+
+``JWTAuthMiddleware`` protects whole path prefixes instead::
 
     app = Starlette(routes=..., middleware=[
         Middleware(JWTAuthMiddleware, verifier=verifier, exclude=["/health"]),
@@ -16,13 +35,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+try:
+    from starlette.authentication import (
+        AuthCredentials,
+        AuthenticationBackend,
+        AuthenticationError,
+        BaseUser,
+    )
+    from starlette.datastructures import Headers
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
+except ModuleNotFoundError as exc:  # a base install: say which extra brings it
+    raise ModuleNotFoundError(
+        f"jwtauth.starlette needs {exc.name!r}: pip install 'jwtauth-kit[starlette]'",
+        name=exc.name,
+    ) from exc
 
 from .bearer import parse_authorization
-from .errors import AuthError, InvalidGrant, InvalidToken
+from .claims import Claims
+from .errors import AuthError, InvalidGrant, InvalidToken, MissingToken
 from .http import error_parts
 from .verifier import Verifier
 
@@ -54,6 +86,65 @@ async def handle_auth_error(request: Request, exc: Exception) -> Response:
         # Outward it is one code; the reason (which check failed) is for the operator.
         log.info("%s refused: %s", exc.code, exc.reason, extra={"path": request.url.path})
     return error_response(exc)
+
+
+class TokenUser(BaseUser):
+    """The user of a verified token: ``identity`` is ``sub``, ``display_name`` the
+    username (``sub`` for a token without one), ``claims`` everything else."""
+
+    def __init__(self, claims: Claims) -> None:
+        self.claims = claims
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.claims.username or self.claims.sub
+
+    @property
+    def identity(self) -> str:
+        return self.claims.sub
+
+
+class TokenRefused(AuthenticationError):
+    """A bearer token was present and bad; ``error`` says how to answer."""
+
+    def __init__(self, error: AuthError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class JWTAuthBackend(AuthenticationBackend):
+    """Starlette authentication from ``Authorization: Bearer``.
+
+    ``request.auth.scopes`` are ``"authenticated"`` and the token's roles (not its OAuth
+    ``scope``: a role and a scope of the same name are different grants). No token: None,
+    so the request goes on as ``UnauthenticatedUser``.
+    """
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        try:
+            claims = await self.verifier.verify(
+                parse_authorization(conn.headers.getlist("authorization"))
+            )
+        except MissingToken:
+            return None
+        except InvalidToken as exc:
+            log.info("invalid_token refused: %s", exc.reason, extra={"path": conn.url.path})
+            raise TokenRefused(exc) from None
+        conn.scope.setdefault("state", {})["claims"] = claims
+        return AuthCredentials(["authenticated", *claims.roles]), TokenUser(claims)
+
+
+def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """``on_error`` for ``AuthenticationMiddleware``: the contract's JSON answer."""
+    error = exc.error if isinstance(exc, TokenRefused) else InvalidToken("authentication failed")
+    return error_response(error)
 
 
 class JWTAuthMiddleware:
@@ -97,4 +188,12 @@ class JWTAuthMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["JWTAuthMiddleware", "error_response", "handle_auth_error"]
+__all__ = [
+    "JWTAuthBackend",
+    "JWTAuthMiddleware",
+    "TokenRefused",
+    "TokenUser",
+    "error_response",
+    "handle_auth_error",
+    "on_auth_error",
+]

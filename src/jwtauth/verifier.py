@@ -10,12 +10,20 @@ a remembered result is never trusted past its ``exp`` nor past a revocation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .claims import Claims
 from .errors import InvalidToken
-from .keys import Keyring, SigningKey, key_from_secret, load_public_jwk
+from .keys import (
+    Algorithm,
+    Keyring,
+    SigningKey,
+    allowed_algorithms,
+    key_from_secret,
+    load_jwks,
+    load_public_jwk,
+)
 from .revocation import RevocationList
 from .tokens import ClaimsPolicy, verify_access_token
 
@@ -24,19 +32,38 @@ if TYPE_CHECKING:
 
 
 class Verifier:
+    """Checks access tokens with keys held in memory; build it with a ``from_*`` method.
+
+    Every ``from_*`` method takes the same keyword options:
+
+    ``issuer``       the one ``iss`` accepted.
+    ``audience``     one audience or a list: a token passes when its ``aud`` names any.
+    ``algorithms``   an allowlist, e.g. ``["ES256"]``: a key of another algorithm is never
+                     loaded and verifies nothing. None (the default): each key's own
+                     algorithm, which is always the one checked (never the token's).
+    ``leeway``       seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+    ``revocations``  a ``RevocationList`` to consult (e.g. ``RevocationFeed.revocations``).
+    ``clock``        the time source, seconds since the epoch (tests move it).
+    ``cache_size``   how many verified tokens to remember.
+    """
+
     def __init__(
         self,
         keyring: Keyring,
         *,
         issuer: str,
-        audience: str,
+        audience: str | Sequence[str],
+        algorithms: Collection[Algorithm] | None = None,
         leeway: int = 30,
         revocations: RevocationList | None = None,
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
     ) -> None:
+        if leeway < 0 or cache_size < 1:
+            raise ValueError("leeway must be >= 0 and cache_size >= 1")
         self.keyring = keyring
         self.policy = ClaimsPolicy(issuer=issuer, audience=audience, leeway=leeway)
+        self.algorithms = allowed_algorithms(algorithms)
         self.revocations = revocations
         self._clock = clock
         self._cache: dict[str, Claims] = {}
@@ -46,30 +73,79 @@ class Verifier:
 
     @classmethod
     def from_keys(
-        cls, keys: Iterable[SigningKey | dict[str, Any]], *, issuer: str, audience: str,
-        **options: Any,
+        cls,
+        keys: Iterable[SigningKey | dict[str, Any]],
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        algorithms: Collection[Algorithm] | None = None,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
     ) -> Verifier:
-        """From local keys: ``SigningKey`` objects or public JWK dicts (with kid and alg)."""
+        """From local keys: ``SigningKey`` objects or public JWK dicts (with kid and alg).
+
+        Every key given must be usable (``ValueError`` otherwise); with ``algorithms``,
+        the keys of other algorithms are left out, and at least one must remain.
+        """
+        allowed = allowed_algorithms(algorithms)
         loaded = [k if isinstance(k, SigningKey) else load_public_jwk(k) for k in keys]
-        return cls(Keyring(loaded), issuer=issuer, audience=audience, **options)
+        kept = [k for k in loaded if allowed is None or k.alg in allowed]
+        if not kept:
+            raise ValueError("no key to verify with (after the algorithms allowlist)")
+        return cls(
+            Keyring(kept), issuer=issuer, audience=audience, algorithms=algorithms,
+            leeway=leeway, revocations=revocations, clock=clock, cache_size=cache_size,
+        )
 
     @classmethod
     def from_jwks(
-        cls, jwks: dict[str, Any], *, issuer: str, audience: str, **options: Any
+        cls,
+        jwks: Mapping[str, Any],
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        algorithms: Collection[Algorithm] | None = None,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
     ) -> Verifier:
-        keys = jwks.get("keys")
-        if not isinstance(keys, list):
+        """From a JWKS document (a dict with a ``keys`` list), as ``from_jwks_url`` reads
+        one: an unusable entry is skipped with a warning, and ``ValueError`` only when no
+        usable key remains (see ``jwtauth.keys.load_jwks``)."""
+        entries = jwks.get("keys") if isinstance(jwks, Mapping) else None
+        if not isinstance(entries, list):
             raise ValueError("a JWKS is an object with a list of keys")
-        return cls.from_keys(keys, issuer=issuer, audience=audience, **options)
+        loaded = load_jwks(entries, algorithms=allowed_algorithms(algorithms))
+        return cls(
+            Keyring([key for key, _ in loaded]), issuer=issuer, audience=audience,
+            algorithms=algorithms, leeway=leeway, revocations=revocations, clock=clock,
+            cache_size=cache_size,
+        )
 
     @classmethod
     def from_secret(
-        cls, secret: str | bytes, *, issuer: str, audience: str, **options: Any
+        cls,
+        secret: str | bytes,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        algorithms: Collection[Algorithm] | None = None,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
     ) -> Verifier:
+        """HS256 with a shared secret of at least 32 bytes."""
         raw = secret.encode() if isinstance(secret, str) else secret
         if len(raw) < 32:
             raise ValueError("an HS256 secret must be at least 32 bytes")
-        return cls.from_keys([key_from_secret(raw)], issuer=issuer, audience=audience, **options)
+        return cls.from_keys(
+            [key_from_secret(raw)], issuer=issuer, audience=audience, algorithms=algorithms,
+            leeway=leeway, revocations=revocations, clock=clock, cache_size=cache_size,
+        )
 
     @classmethod
     def from_jwks_url(
@@ -77,13 +153,17 @@ class Verifier:
         url: str,
         *,
         issuer: str,
-        audience: str,
+        audience: str | Sequence[str],
+        algorithms: Collection[Algorithm] | None = None,
+        leeway: int = 30,
+        revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
         refresh_interval: float = 300.0,
         min_refetch_interval: float = 5.0,
         max_stale: float = 86400.0,
         timeout: float = 5.0,
         allow_insecure: bool = False,
-        **options: Any,
     ) -> Verifier:
         """Keys from the JWKS at ``url`` (and only there), cached and kept fresh.
 
@@ -100,9 +180,13 @@ class Verifier:
             max_stale=max_stale,
             timeout=timeout,
             allow_insecure=allow_insecure,
-            clock=options.get("clock", time.time),
+            algorithms=allowed_algorithms(algorithms),
+            clock=clock,
         )
-        verifier = cls(cache.keyring, issuer=issuer, audience=audience, **options)
+        verifier = cls(
+            cache.keyring, issuer=issuer, audience=audience, algorithms=algorithms,
+            leeway=leeway, revocations=revocations, clock=clock, cache_size=cache_size,
+        )
         verifier.jwks = cache
         return verifier
 
@@ -126,7 +210,7 @@ class Verifier:
             self._cache_version = self.keyring.version
         claims = cache.get(token)
         if claims is None:
-            claims = verify_access_token(token, self.keyring, self.policy, now)
+            claims = verify_access_token(token, self.keyring, self.policy, now, self.algorithms)
             if len(cache) >= self._cache_size:
                 # Drop the older half (dicts keep insertion order): cheap and bounded.
                 for stale in list(cache)[: self._cache_size // 2]:

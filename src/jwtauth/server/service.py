@@ -326,7 +326,7 @@ class AuthService:
     ) -> None:
         """End the session of the access token and/or of the refresh token."""
         targets: list[tuple[str, str]] = []
-        if claims is not None:
+        if claims is not None and claims.sid is not None:  # no sid: no session to end
             targets.append((claims.sid, claims.sub))
         if refresh_token:
             found = await self.sessions.session_of_token(refresh_token)
@@ -349,7 +349,7 @@ class AuthService:
             session_id=claims.sid, client=client,
         )
         ended = await self.sessions.revoke_all(claims.sub, self.now(), audit=event)
-        self._revoke_locally(RevocationKind.SESSION, [*ended, claims.sid])
+        self._revoke_locally(RevocationKind.SESSION, [*ended, *filter(None, [claims.sid])])
         self.audit.emit(event)
 
     async def list_sessions(self, claims: Claims) -> list[SessionRecord]:

@@ -1,118 +1,26 @@
-"""API.md "Library": ``Verifier.from_jwks_url`` against a real jwtauth server process, and
-the JWKS cache's rules against a small key server on loopback whose answers and request
-count the tests control."""
+"""API.md "Library": the rules of ``Verifier.from_jwks_url``'s JWKS cache, against a small
+key server on loopback whose answers and request count the tests control (kit.KeyServer).
+The same against a real jwtauth server is tests/test_jwks_server.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
-from joserfc.jws import JWSRegistry
-from joserfc.util import urlsafe_b64encode
 
 from jwtauth import InvalidToken, Verifier
 from jwtauth.keys import SigningKey
-from jwtauth.server.keys import generate_key
 
-from conftest import PASSWORD, Clock, LiveProcess
+from .kit import AUDIENCE, ISSUER, Clock, KeyServer, claims_at, forge, new_key
 
-ISSUER = "https://issuer.test"
-AUDIENCE = "jwtauth"
 MAX_STALE = 600
-
-
-class KeyServer:
-    """A JWKS endpoint on 127.0.0.1 (a thread): counts requests, answers what it is told."""
-
-    def __init__(self) -> None:
-        self.keys: list[dict[str, Any]] = []
-        self.mode = "ok"  # ok | 500 | not-json | no-keys-list | unusable-keys | huge | redirect
-        self.etag: str | None = None
-        self.cache_control: str | None = None
-        self.redirect_to = ""
-        self.requests: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with server._lock:
-                    server.requests.append({"path": self.path, **dict(self.headers.items())})
-                try:
-                    server.answer(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading: what the size bound does
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/.well-known/jwks.json"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        body = {
-            "ok": json.dumps({"keys": self.keys}).encode(),
-            "not-json": b"<html>502 Bad Gateway</html>",
-            "no-keys-list": b'{"keys": {"kid": "x"}}',
-            "unusable-keys": json.dumps({"keys": [
-                {"kty": "oct", "alg": "HS256", "kid": "s", "k": "c2VjcmV0c2VjcmV0c2VjcmV0"},
-                {key: value for key, value in self.keys[0].items() if key != "kid"},
-            ]}).encode(),
-        }.get(self.mode, b"")
-        if self.mode == "500":
-            handler.send_response(500)
-        elif self.mode == "redirect":
-            handler.send_response(302)
-            handler.send_header("Location", self.redirect_to)
-        elif self.etag and handler.headers.get("If-None-Match") == self.etag:
-            handler.send_response(304)
-            handler.send_header("ETag", self.etag)
-            handler.end_headers()
-            return
-        else:
-            handler.send_response(200)
-            if self.etag:
-                handler.send_header("ETag", self.etag)
-            if self.cache_control:
-                handler.send_header("Cache-Control", self.cache_control)
-        handler.send_header("Content-Type", "application/json")
-        if self.mode == "huge":  # a good JWKS padded to 4 MiB, with no Content-Length:
-            handler.end_headers()  # only the streaming size bound can refuse it
-            other = json.dumps([generate_key("ES256").public_jwk()]).encode()
-            handler.wfile.write(b'{"keys": ' + other + b', "padding": "')
-            for _ in range(64):
-                handler.wfile.write(b" " * 65536)
-            handler.wfile.write(b'"}')
-            return
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.thread.join(timeout=10)
-        self.httpd.server_close()
 
 
 @pytest.fixture
 def key() -> SigningKey:
-    return generate_key("ES256")
+    return new_key("ES256")
 
 
 @pytest.fixture
@@ -150,46 +58,13 @@ async def make_verifier() -> AsyncIterator[VerifierFactory]:
 
 def sign(key: SigningKey, clock: Clock, **header: Any) -> str:
     """An access token as the server makes it, signed by ``key``, with extra header members."""
-    now = int(clock())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "42", "sid": "s1", "jti": uuid.uuid4().hex,
-              "roles": ["user"], "iat": now, "nbf": now, "exp": now + 3600}
-    protected = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt", **header}
-    # Framed by hand and signed by the algorithm model: joserfc's serialize_compact warns
-    # on the "EdDSA" name, which API.md fixes.
-    signing_input = b".".join(
-        urlsafe_b64encode(json.dumps(part).encode()) for part in (protected, claims))
-    signature = JWSRegistry.algorithms[key.alg].sign(signing_input, key.jwk)
-    return (signing_input + b"." + urlsafe_b64encode(signature)).decode()
+    return forge(key, claims_at(clock, sub="42"), **header)
 
 
 async def refused(verifier: Verifier, token: str) -> str:
     with pytest.raises(InvalidToken) as caught:
         await verifier.verify(token)
     return caught.value.reason
-
-
-# -- Against a real jwtauth server ------------------------------------------------------
-
-
-async def test_from_jwks_url_verifies_a_token_the_running_server_issued(
-    live_server: LiveProcess, make_verifier: VerifierFactory
-) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
-        name = "jwks_" + uuid.uuid4().hex[:8]
-        registered = await client.post(
-            "/auth/register", json={"username": name, "password": PASSWORD})
-        assert registered.status_code == 201, registered.text
-        login = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-    token = login.json()["access_token"]
-    verifier = await make_verifier(
-        f"{live_server.url}/.well-known/jwks.json", Clock(), issuer=live_server.url)
-    claims = await verifier.verify(token)
-    assert claims.sub == registered.json()["id"]
-    assert claims.roles == ("user",)
-    assert claims.raw["preferred_username"] == name
-    assert await refused(verifier, token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")) \
-        == "bad signature"
 
 
 # -- Fetching and refetching ------------------------------------------------------------
@@ -214,7 +89,7 @@ async def test_an_unknown_kid_refetches_at_most_once_per_min_refetch_interval(
     clock = Clock()
     verifier = await make_verifier(key_server.url, clock, min_refetch_interval=5)
     await verifier.verify(sign(key, clock))
-    strangers = [sign(generate_key("ES256"), clock) for _ in range(20)]
+    strangers = [sign(new_key("ES256"), clock) for _ in range(20)]
     assert {await refused(verifier, token) for token in strangers} == {"unknown kid"}
     assert key_server.count == 1  # the first fetch was less than 5 s ago
     clock.advance(5)
@@ -235,14 +110,14 @@ async def test_concurrent_callers_with_a_newly_published_kid_share_one_refetch(
     clock = Clock()
     verifier = await make_verifier(key_server.url, clock)
     await verifier.verify(sign(key, clock))
-    new_key = generate_key("EdDSA")
-    key_server.keys = [key.public_jwk(), new_key.public_jwk()]
+    published = new_key("EdDSA")
+    key_server.keys = [key.public_jwk(), published.public_jwk()]
     clock.advance(5)
-    tokens = [sign(new_key, clock) for _ in range(10)]
+    tokens = [sign(published, clock) for _ in range(10)]
     results = await asyncio.gather(*(verifier.verify(token) for token in tokens))
     assert [claims.sub for claims in results] == ["42"] * 10
     assert key_server.count == 2
-    assert verifier.keyring.kids() == {key.kid, new_key.kid}
+    assert verifier.keyring.kids() == {key.kid, published.kid}
 
 
 async def test_unusable_entries_are_skipped_and_logged_and_the_rest_are_used(
@@ -250,7 +125,7 @@ async def test_unusable_entries_are_skipped_and_logged_and_the_rest_are_used(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     weak = {"kty": "oct", "alg": "HS256", "kid": "shared", "k": "c2VjcmV0c2VjcmV0c2VjcmV0"}
-    encryption = {**generate_key("ES256").public_jwk(), "use": "enc"}
+    encryption = {**new_key("ES256").public_jwk(), "use": "enc"}
     key_server.keys = [weak, encryption, key.public_jwk()]
     clock = Clock()
     verifier = await make_verifier(key_server.url, clock)
@@ -268,15 +143,15 @@ async def test_background_refresh_picks_up_new_keys_after_the_refresh_interval(
     verifier = await make_verifier(key_server.url, clock, refresh_interval=300)
     token = sign(key, clock)
     await verifier.verify(token)
-    new_key = generate_key("ES256")
-    key_server.keys = [key.public_jwk(), new_key.public_jwk()]
+    published = new_key("ES256")
+    key_server.keys = [key.public_jwk(), published.public_jwk()]
     clock.advance(301)
     await verifier.verify(token)  # answers from memory and wakes the refresher
     for _ in range(200):  # bounded: at most 10 s for the background task
-        if new_key.kid in verifier.keyring.kids():
+        if published.kid in verifier.keyring.kids():
             break
         await asyncio.sleep(0.05)
-    assert verifier.keyring.kids() == {key.kid, new_key.kid}
+    assert verifier.keyring.kids() == {key.kid, published.kid}
     assert key_server.count == 2
 
 
@@ -306,7 +181,7 @@ async def test_an_etag_revalidation_answered_304_keeps_and_renews_the_key_set(
     await verifier.verify(token)
     version = verifier.keyring.version
     clock.advance(50)
-    assert await refused(verifier, sign(generate_key("ES256"), clock)) == "unknown kid"
+    assert await refused(verifier, sign(new_key("ES256"), clock)) == "unknown kid"
     assert key_server.count == 2
     assert key_server.requests[1].get("If-None-Match") == '"v1"'
     assert "If-None-Match" not in key_server.requests[0]
@@ -328,7 +203,7 @@ async def test_known_kids_keep_verifying_while_the_key_server_is_down(
     key_server.stop()
     clock.advance(MAX_STALE - 1)
     assert (await verifier.verify(sign(key, clock))).sub == "42"
-    assert await refused(verifier, sign(generate_key("ES256"), clock)) == "unknown kid"
+    assert await refused(verifier, sign(new_key("ES256"), clock)) == "unknown kid"
     assert verifier.keyring.kids() == {key.kid}
 
 
@@ -342,7 +217,7 @@ async def test_a_bad_answer_from_the_key_server_keeps_the_last_good_key_set(
     await verifier.verify(token)
     key_server.mode = mode
     clock.advance(5)
-    assert await refused(verifier, sign(generate_key("ES256"), clock)) == "unknown kid"
+    assert await refused(verifier, sign(new_key("ES256"), clock)) == "unknown kid"
     assert key_server.count == 2  # the refetch happened and its answer was refused
     assert verifier.keyring.kids() == {key.kid}
     assert (await verifier.verify(token)).sub == "42"
@@ -382,7 +257,7 @@ async def test_a_url_or_key_named_in_the_token_header_is_never_used(
     key: SigningKey, key_server: KeyServer, attacker_server: KeyServer,
     make_verifier: VerifierFactory, member: str, kid_known: bool,
 ) -> None:
-    attacker = generate_key("ES256")
+    attacker = new_key("ES256")
     attacker_server.keys = [attacker.public_jwk()]
     clock = Clock()
     verifier = await make_verifier(key_server.url, clock)
@@ -400,7 +275,7 @@ async def test_a_redirect_from_the_key_server_is_not_followed(
     key: SigningKey, key_server: KeyServer, attacker_server: KeyServer,
     make_verifier: VerifierFactory,
 ) -> None:
-    attacker = generate_key("ES256")
+    attacker = new_key("ES256")
     attacker_server.keys = [attacker.public_jwk()]
     key_server.mode, key_server.redirect_to = "redirect", attacker_server.url
     verifier = await make_verifier(key_server.url, Clock())
@@ -430,3 +305,36 @@ def test_a_jwks_url_must_be_https_unless_on_loopback_or_insecure_is_allowed(
     verifier = Verifier.from_jwks_url(url, issuer=ISSUER, audience=AUDIENCE,
                                       allow_insecure=allow_insecure)
     assert verifier.jwks is not None and verifier.jwks.fetches == 0  # no I/O until used
+
+
+# -- Malformed keys and the algorithm allowlist -----------------------------------------
+
+
+async def test_regression_a_jwks_entry_joserfc_refuses_never_escapes_verify(
+    key: SigningKey, key_server: KeyServer, make_verifier: VerifierFactory
+) -> None:
+    # An EC entry without "x": joserfc raised KeyParameterError out of verify (a 500 at
+    # the protected route). Now the entry is skipped, and with nothing else published
+    # verify says InvalidToken like for any other unusable key set.
+    broken = {"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "broken", "y": 5}
+    key_server.keys = [broken]
+    clock = Clock()
+    verifier = await make_verifier(key_server.url, clock)
+    assert await refused(verifier, sign(key, clock)) == "keys unavailable"
+    key_server.keys = [broken, key.public_jwk()]
+    clock.advance(5)
+    assert (await verifier.verify(sign(key, clock))).sub == "42"
+    assert verifier.keyring.kids() == {key.kid}
+    assert await refused(verifier, sign(key, clock, kid="broken")) == "unknown kid"
+
+
+async def test_keys_outside_the_allowlist_are_never_loaded_from_the_jwks(
+    key: SigningKey, key_server: KeyServer, make_verifier: VerifierFactory
+) -> None:
+    rsa = new_key("RS256")
+    key_server.keys = [key.public_jwk(), rsa.public_jwk()]
+    clock = Clock()
+    verifier = await make_verifier(key_server.url, clock, algorithms=["ES256"])
+    assert (await verifier.verify(sign(key, clock))).sub == "42"
+    assert verifier.keyring.kids() == {key.kid}
+    assert await refused(verifier, sign(rsa, clock)) == "unknown kid"

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from jwtauth.keys import SigningKey, load_public_jwk
-from jwtauth.server.keys import generate_key
 from jwtauth.signatures import signature_check
+
+from .kit import key_for, new_key
 
 MESSAGE = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEifQ"
 SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -27,7 +28,7 @@ SHA256_INFO_NO_NULL = bytes.fromhex("302f300b0609608648016503040201" "0420")
 SHA512_INFO = bytes.fromhex("3051300d060960864801650304020305000440")
 
 
-_RSA = generate_key("RS256")  # module level: hypothesis reruns the test without fixtures
+_RSA = key_for("RS256")  # module level: hypothesis reruns the test without fixtures
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_rs256_agrees_with_cryptography_on_any_one_byte_change(
 
 
 def test_es256_takes_only_the_64_byte_jws_form() -> None:
-    key = generate_key("ES256")
+    key = new_key("ES256")
     der = key.jwk.private_key.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr]
     assert not key.verify_signature(MESSAGE, der)  # DER is what OpenSSL takes, not JWS
     assert not key.verify_signature(MESSAGE, bytes(64))
@@ -157,7 +158,7 @@ def test_key_of_the_wrong_type_for_its_algorithm_never_verifies(alg: str, jwk: o
     "change", [{"use": "enc"}, {"key_ops": ["encrypt"]}, {"key_ops": "verify"}], ids=repr
 )
 def test_jwk_not_meant_for_signatures_is_refused(change: dict[str, object]) -> None:
-    entry = {**generate_key("ES256").public_jwk(), **change}
+    entry = {**new_key("ES256").public_jwk(), **change}
     with pytest.raises(ValueError, match=r"use|key_ops"):
         load_public_jwk(entry)
     assert load_public_jwk({**entry, "use": "sig", "key_ops": ["verify"]}).alg == "ES256"
@@ -165,6 +166,6 @@ def test_jwk_not_meant_for_signatures_is_refused(change: dict[str, object]) -> N
 
 def test_signature_check_of_an_unusable_jwk_never_verifies() -> None:
     # joserfc refuses get_op_key("verify") for such a key; the check must say no, not raise.
-    entry = {k: v for k, v in generate_key("ES256").public_jwk().items() if k != "use"}
+    entry = {k: v for k, v in new_key("ES256").public_jwk().items() if k != "use"}
     jwk = ECKey.import_key({**entry, "key_ops": ["encrypt"]})
     assert signature_check("ES256", jwk).__name__ == "_never"
