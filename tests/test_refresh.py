@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -322,16 +323,22 @@ async def test_logout_with_an_access_token_as_refresh_token_is_invalid_grant(api
 # -- late duplicates inside the grace window (issue 13, point 11) ---------------------
 
 
-async def test_late_duplicate_inside_grace_is_refused_and_the_family_lives(
-    make_api: AppFactory,
-) -> None:
-    # T0 -> S1 -> S2, then T0 again within the window (a retried request that finally
-    # ran): 401, and S2 still works. The caller learns nothing new.
+async def rotated_twice(make_api: AppFactory) -> tuple[Api, Tokens, dict[str, Any]]:
+    """With a 10 s grace window: T0 -> S1 -> S2. (The app, T0's tokens, S2's response.)"""
     api = await make_api(refresh_reuse_grace=10)
     first = await api.signup()
     api.client.cookies.clear()
     second = (await refresh(api, first.refresh_token)).json()
     third = (await refresh(api, second["refresh_token"])).json()
+    return api, first, third
+
+
+async def test_late_duplicate_inside_grace_is_refused_and_the_family_lives(
+    make_api: AppFactory,
+) -> None:
+    # T0 -> S1 -> S2, then T0 again within the window (a retried request that finally
+    # ran): 401, and S2 still works. The caller learns nothing new.
+    api, first, third = await rotated_twice(make_api)
     api.clock.advance(5)
     assert_invalid_grant(await refresh(api, first.refresh_token))
     await assert_access_accepted(api, third["access_token"])
@@ -369,11 +376,7 @@ async def test_late_duplicate_racing_the_retried_request_never_ends_the_family(
 async def test_rotated_token_after_the_window_is_reuse_even_when_its_successor_was_used(
     make_api: AppFactory,
 ) -> None:
-    api = await make_api(refresh_reuse_grace=10)
-    first = await api.signup()
-    api.client.cookies.clear()
-    second = (await refresh(api, first.refresh_token)).json()
-    third = (await refresh(api, second["refresh_token"])).json()
+    api, first, third = await rotated_twice(make_api)
     api.clock.advance(11)
     assert_invalid_grant(await refresh(api, first.refresh_token))
     assert_invalid_grant(await refresh(api, third["refresh_token"]))

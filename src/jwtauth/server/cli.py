@@ -22,7 +22,9 @@ from ..errors import AuthError, ConfigError
 from .accounts.rules import validate_email, validate_roles, validate_username
 from .audit import AuditEvent, AuditEventName
 from .config import Settings, load_settings
+from .keyservice import key_cipher
 from .logs import format_line, logging_config, setup_logging
+from .store.users import UserRecord
 from .wiring import Server
 
 T = TypeVar("T")
@@ -122,9 +124,9 @@ def db_upgrade() -> None:
     """Apply every schema migration not yet applied."""
 
     async def key_file(server: Server) -> None:
-        # On SQLite the key-encryption key file belongs with the database: made now, so
-        # that it is there, owner-only, before anything serves.
-        server.key_store  # noqa: B018 - built for its side effect
+        # On SQLite the key-encryption key file belongs with the database: made (or
+        # checked) now, so that it is there, owner-only, before anything serves.
+        key_cipher(server.settings, server.db)
 
     _run(_settings(), key_file)
     click.echo("database is up to date")
@@ -183,7 +185,7 @@ def user_list(limit: int) -> None:
         )
 
 
-async def _find(server: Server, name: str) -> Any:
+async def _find(server: Server, name: str) -> UserRecord:
     found = await server.admin.find_user(name)
     if found is None:
         raise click.ClickException(f"no user named {name}")

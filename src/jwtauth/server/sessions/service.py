@@ -90,10 +90,8 @@ class SessionService:
                 )
             case Reused():
                 raise InvalidGrant("reused")
-            case Invalid("malformed"):
-                raise InvalidGrant("malformed")
-            case Invalid():  # a late duplicate says no more than an unknown token
-                raise InvalidGrant("invalid")
+            case Invalid(reason):  # the reason is for the log; the answer is the same
+                raise InvalidGrant(reason)
 
     async def logout(
         self, claims: Claims | None, refresh_token: str | None, client: Client | None = None
