@@ -73,15 +73,14 @@ def judge(
     if found.family_revoked:
         return Invalid("revoked")
     if grace > 0 and now - found.used_at <= timedelta(seconds=grace):
-        expires = found.successor_expires_at  # None: no successor row
-        sealed = found.successor_sealed
-        if expires is not None and expires > now and found.successor_used_at is None and sealed:
-            token = open_successor(sealed, presented)
-            return Grace(
-                found.session_id, found.user_id, found.username, found.roles, token, expires
-            )
-        # The successor was used already: a late duplicate. Refused, family untouched.
-        return Invalid("late_duplicate")
+        # Inside the window nothing is reuse: the successor again, or a plain refusal.
+        if found.successor_used_at is not None:
+            return Invalid("late_duplicate")  # a retried request, finally served
+        expires, sealed = found.successor_expires_at, found.successor_sealed
+        if expires is None or expires <= now or not sealed:
+            return Invalid("expired")
+        token = open_successor(sealed, presented)
+        return Grace(found.session_id, found.user_id, found.username, found.roles, token, expires)
     return Reused(found.session_id, found.user_id, found.username)
 
 
