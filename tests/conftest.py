@@ -114,7 +114,13 @@ class Api:
 
     @property
     def service(self) -> Any:
+        """The AuthService, as the routes call it."""
         return self.app.state.service
+
+    @property
+    def server(self) -> Any:
+        """Every part of the server (``jwtauth.server.wiring.Server``), to look inside."""
+        return self.app.state.server
 
     async def register(self, username: str = "alice", password: str = PASSWORD) -> dict[str, Any]:
         response = await self.client.post(

@@ -399,7 +399,7 @@ async def test_protected_requests_do_no_database_query(make_api: AppFactory) -> 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engine = api.service.db.engine.sync_engine
+    engine = api.server.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         me = await api.client.get("/users/me", headers=tokens.headers)

@@ -304,7 +304,7 @@ async def test_a_broken_audit_table_does_not_fail_a_login(
     # A real failure (the table is gone), not a mock: the login still succeeds, the
     # failed write is logged at ERROR, and the event still reaches the log.
     await api.register("alice")
-    async with api.service.db.begin() as conn:
+    async with api.server.db.begin() as conn:
         await conn.execute(sa.text("DROP TABLE audit_events"))
     caplog.set_level(logging.INFO, logger="jwtauth.server.audit")
     response = await login(api)
@@ -424,7 +424,7 @@ async def test_the_audit_trail_never_holds_a_token_or_a_password(api: Api) -> No
     await api.client.post("/auth/logout", headers=again.headers)
     admin = await api.admin()
     secrets += [admin.access_token, admin.refresh_token]
-    async with api.service.db.connect() as conn:
+    async with api.server.db.connect() as conn:
         secrets += list((await conn.execute(sa.text("SELECT password_hash FROM users"))).scalars())
     everything = (await audit(api, admin, limit=500)).json()["events"]
     assert len(everything) >= 10
@@ -528,7 +528,7 @@ async def test_events_older_than_the_retention_are_deleted(make_api: AppFactory)
     admin = await api.admin()  # after the jump: its token must still be good
     await api.register("new")
     newest_id = (await audit(api, admin)).json()["events"][0]["id"]
-    assert await api.service.prune_audit() >= 1
+    assert await api.server.background.prune_audit() >= 1
     kept = (await audit(api, admin, limit=500)).json()["events"]
     registered = {e["username"] for e in kept if e["event"] == "user_registered"}
     assert "old" not in registered and "new" in registered
@@ -543,7 +543,7 @@ async def test_pruning_goes_in_batches_until_nothing_old_is_left(make_api: AppFa
     for name in ("user1", "user2", "user3", "user4", "user5"):
         await api.register(name)
     api.clock.advance(10)
-    assert await api.service.prune_audit() == 0  # 0 keeps everything
+    assert await api.server.background.prune_audit() == 0  # 0 keeps everything
     cutoff = datetime.fromtimestamp(api.clock() - 5, UTC)
-    assert await api.service.audit_store.prune(cutoff, batch=2) == 5
-    assert await api.service.audit_store.page(limit=100) == []
+    assert await api.server.audit_store.prune(cutoff, batch=2) == 5
+    assert await api.server.audit_store.page(limit=100) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -12,10 +13,13 @@ import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import PASSWORD
+from jwtauth.server.accounts.rules import ROLE_MESSAGE, USERNAME_MESSAGE
+
+from conftest import PASSWORD, Api, Backend
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -41,10 +45,10 @@ def run(tmp_path: Path, db_path: Path) -> Run:
 
     def run(
         *args: str, input: str | None = None, env: dict[str, str] | None = None,
-        umask: int = -1,
+        umask: int = -1, module: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "jwtauth", *args],
+            [sys.executable, *(["-m", "jwtauth"] if module else []), *args],
             cwd=tmp_path, env={**base, **(env or {})}, input=input, capture_output=True,
             text=True, timeout=60, check=False, umask=umask,
         )
@@ -239,3 +243,127 @@ def test_serve_refusal_names_no_key_material(run: Run, db_path: Path) -> None:
     result = run("serve", "--port", str(free_port()))
     refused(result)
     assert key_file.read_text().strip() not in result.stderr + result.stdout
+
+
+# -- domain rules: the same as the API's ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a b/c", "ab", "bob\n", "ålice"], ids=repr)
+def test_user_create_refuses_a_username_the_api_refuses(run: Run, name: str) -> None:
+    result = run("user", "create", name, "--password-stdin", input=PASSWORD + "\n")
+    assert USERNAME_MESSAGE in refused(result)
+    assert listed_roles(run) == {}
+
+
+@pytest.mark.parametrize("role", ["editor,admin", "two words", "", "x" * 65], ids=repr)
+def test_user_roles_the_api_refuses_are_refused(run: Run, role: str) -> None:
+    # A comma would reach a proxy as two roles in X-Auth-Roles ("editor", "admin").
+    create_bob(run)
+    assert ROLE_MESSAGE in refused(run("user", "set-roles", "bob", "user", role))
+    assert listed_roles(run) == {"bob": "user"}
+    result = run("user", "create", "carol", "--role", role, "--password-stdin",
+                 input=PASSWORD + "\n")
+    assert ROLE_MESSAGE in refused(result)
+    assert listed_roles(run) == {"bob": "user"}
+
+
+async def test_cli_and_api_refuse_with_the_same_message(
+    api: Api, backend: Backend, run: Run
+) -> None:
+    # The CLI on the API's own database: both entry points, one rule, one message.
+    env = {"JWTAUTH_DATABASE_URL": backend.overrides["database_url"]}
+    if "database_schema" in backend.overrides:
+        env["JWTAUTH_DATABASE_SCHEMA"] = backend.overrides["database_schema"]
+    response = await api.client.post(
+        "/auth/register", json={"username": "a b/c", "password": PASSWORD}
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request", "message": USERNAME_MESSAGE, "field": "username",
+    }
+    cli = run("user", "create", "a b/c", "--password-stdin", input=PASSWORD + "\n", env=env)
+    assert refused(cli).strip() == f"Error: {USERNAME_MESSAGE}"
+
+    admin = await api.admin()
+    user = await api.signup("bob")
+    bob = (await api.client.get("/users/me", headers=user.headers)).json()["id"]
+    patched = await api.client.patch(
+        f"/admin/users/{bob}", json={"roles": ["user", "editor,admin"]}, headers=admin.headers
+    )
+    assert patched.status_code == 422
+    assert patched.json() == {"error": "invalid_request", "message": ROLE_MESSAGE, "field": "roles"}
+    cli = run("user", "set-roles", "bob", "user", "editor,admin", env=env)
+    assert refused(cli).strip() == f"Error: {ROLE_MESSAGE}"
+    # Neither changed anything: the proxy still reads one role.
+    fresh = (await api.client.post("/auth/refresh", json={"refresh_token": user.refresh_token}))
+    bearer = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    check = await api.client.get("/auth/check", headers=bearer)
+    assert check.status_code == 204
+    assert check.headers["x-auth-roles"] == "user"
+
+
+# -- each command builds only what it needs ------------------------------------------------
+
+# Runs the CLI and, at exit, writes what the process did: the threads that ran Python code,
+# the addresses it connected to (the interpreter's own audit events) and whether it loaded
+# argon2 or redis. (Not bcrypt: cryptography's SSH key support imports it.)
+PROBE = """
+import atexit, json, os, sys, threading
+threads, connects = set(), []
+threading.setprofile(lambda *_: threads.add(threading.current_thread().name))
+sys.addaudithook(lambda event, args: connects.append(list(args[1])) if event == "socket.connect"
+                 and isinstance(args[1], tuple) else None)
+@atexit.register
+def report():
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & {"argon2", "redis"})
+    with open(os.environ["PROBE_REPORT"], "w") as out:
+        json.dump({"threads": sorted(threads), "connects": connects, "loaded": loaded}, out)
+from jwtauth.server.cli import main
+main(prog_name="jwtauth")
+"""
+
+
+@pytest.fixture
+def probe(tmp_path: Path, run: Run) -> Callable[..., tuple[subprocess.CompletedProcess[str], Any]]:
+    """Run a command under PROBE, with JWTAUTH_REDIS_URL on a port where nothing listens."""
+    redis_port = free_port()
+    report = tmp_path / "probe.json"
+
+    def probe(*args: str, input: str | None = None) -> tuple[subprocess.CompletedProcess[str], Any]:
+        env = {"JWTAUTH_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+               "PROBE_REPORT": str(report)}
+        result = run("-c", PROBE, *args, input=input, env=env, module=False)
+        seen = json.loads(report.read_text())
+        seen["redis_connects"] = [c for c in seen["connects"] if c[1:2] == [redis_port]]
+        return result, seen
+
+    return probe
+
+
+def hash_threads(seen: Any) -> list[str]:
+    return [name for name in seen["threads"] if name.startswith("jwtauth-hash")]
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["keys", "list"]], ids=" ".join)
+def test_storage_commands_build_no_hasher_and_no_redis_client(
+    probe: Any, command: list[str]
+) -> None:
+    result, seen = probe(*command)
+    ok(result)
+    assert "redis" not in (result.stdout + result.stderr).lower()
+    assert seen["redis_connects"] == []
+    assert hash_threads(seen) == []
+    assert seen["loaded"] == []
+
+
+def test_the_probe_sees_a_hasher_and_a_redis_client_where_they_are_needed(probe: Any) -> None:
+    # The other side of the test above: the same probe sees both when a command uses them.
+    result, seen = probe("user", "create", "bob", "--password-stdin", input=PASSWORD + "\n")
+    ok(result)
+    assert hash_threads(seen) and "argon2" in seen["loaded"]
+    assert seen["redis_connects"] == []  # creating a user revokes nothing
+    result, seen = probe("user", "delete", "bob", "--yes")
+    ok(result)
+    assert "redis" in seen["loaded"] and seen["redis_connects"]
+    assert "Redis" in result.stderr  # its revocation could not be published there
+    assert hash_threads(seen) == [] and "argon2" not in seen["loaded"]

@@ -15,7 +15,7 @@ import redis
 
 from jwtauth import InvalidToken, Verifier
 from jwtauth.events import Event, RevocationFeed, StreamKeys, connect
-from jwtauth.revocation import RevocationKind
+from jwtauth.revocation import RevocationKind, RevocationList
 from jwtauth.server.eventbus import add_events
 
 from conftest import REDIS_URL, Api, AppFactory, Tokens
@@ -265,7 +265,7 @@ async def test_a_key_rotated_at_one_process_signs_at_another_at_once(
               "revocation_poll_interval": 60}
     here = await make_api(**shared)
     there = await make_api(clock=here.clock, **shared)
-    kid = await here.service.keys.rotate_keys()
+    kid = await here.server.keys.rotate_keys()
 
     async def signs_with_new_key() -> bool:
         return bool(there.service.keyring.signing_key.kid == kid)
@@ -278,7 +278,7 @@ async def test_a_standby_key_promoted_at_one_process_signs_at_the_others(
 ) -> None:
     here = await make_api(revocation_poll_interval=0.05)
     there = await make_api(clock=here.clock, revocation_poll_interval=0.05)
-    kid = await here.service.keys.rotate_keys(lead=60)
+    kid = await here.server.keys.rotate_keys(lead=60)
 
     async def published_there() -> bool:
         return kid in there.service.keyring.kids()
@@ -286,7 +286,7 @@ async def test_a_standby_key_promoted_at_one_process_signs_at_the_others(
     await eventually(published_there)
     assert there.service.keyring.signing_key.kid != kid
     here.clock.advance(61)
-    assert await here.service.keys.maintain_keys()  # promoted here, by this process
+    assert await here.server.keys.maintain_keys()  # promoted here, by this process
 
     async def signs_there() -> bool:
         return bool(there.service.keyring.signing_key.kid == kid)
@@ -297,4 +297,9 @@ async def test_a_standby_key_promoted_at_one_process_signs_at_the_others(
 def test_revocation_kinds_are_the_stream_kinds() -> None:
     assert Event.parse({b"k": b"sid", b"v": b"s1", b"u": b"1.5"}) == Event("sid", "s1", 1.5)
     assert Event.parse({b"k": b"sub", b"v": b"u1", b"u": b"2"}) == Event("sub", "u1", 2.0)
-    assert {kind.value for kind in RevocationKind} == {"sid", "sub"}
+    assert Event.parse({b"k": b"keys", b"v": b"kid-1", b"u": b"3"}) == Event("keys", "kid-1", 3.0)
+    assert Event.parse({b"k": b"jti", b"v": b"x", b"u": b"3"}) is None
+    # One enum names every kind of the log and the stream; only two are revocations.
+    assert {kind.value for kind in RevocationKind} == {"sid", "sub", "keys"}
+    with pytest.raises(ValueError, match="not a revocation"):
+        RevocationList(lambda: 0.0).add(RevocationKind.KEYS_CHANGED, "kid-1", 3.0)

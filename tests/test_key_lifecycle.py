@@ -29,7 +29,7 @@ async def published(api: Api) -> list[str]:
 
 
 async def states(api: Api) -> dict[str, str]:
-    return {r.kid: r.state for r in await api.service.keys.store.records()}
+    return {r.kid: r.state for r in await api.server.key_store.records()}
 
 
 async def me(api: Api, tokens: Tokens) -> int:
@@ -56,15 +56,15 @@ async def test_admin_rotation_signs_with_the_new_key_and_old_tokens_still_verify
 async def test_retiring_key_leaves_the_jwks_once_its_tokens_have_expired(api: Api) -> None:
     user = await api.signup("alice")
     old_kid = kid_of(user)
-    await api.service.keys.rotate_keys()
+    await api.server.keys.rotate_keys()
     ttl = api.service.settings.access_ttl + api.service.settings.clock_skew
     api.clock.advance(ttl - 5)
-    assert not await api.service.keys.maintain_keys()
+    assert not await api.server.keys.maintain_keys()
     assert old_kid in await published(api)
     assert await me(api, user) == 200  # within exp + skew: still good
     api.clock.advance(10)
-    assert await api.service.keys.maintain_keys()
-    await api.service.keys.reload_keys()
+    assert await api.server.keys.maintain_keys()
+    await api.server.keys.reload_keys()
     assert old_kid not in await published(api)
     assert (await states(api))[old_kid] == "retired"
 
@@ -72,13 +72,13 @@ async def test_retiring_key_leaves_the_jwks_once_its_tokens_have_expired(api: Ap
 async def test_a_key_with_a_lead_time_is_published_before_it_signs(api: Api) -> None:
     user = await api.signup("alice")
     current = kid_of(user)
-    standby = await api.service.keys.rotate_keys(lead=600)
+    standby = await api.server.keys.rotate_keys(lead=600)
     assert (await states(api))[standby] == "next"
     assert standby in await published(api)  # caches can hold it before the first token
     assert kid_of(await api.login("alice")) == current
     api.clock.advance(601)
-    assert await api.service.keys.maintain_keys()
-    await api.service.keys.reload_keys()
+    assert await api.server.keys.maintain_keys()
+    await api.server.keys.reload_keys()
     assert kid_of(await api.login("alice")) == standby
     assert (await states(api))[current] == "retiring"
     assert await me(api, user) == 200
@@ -91,17 +91,17 @@ async def test_automatic_rotation_publishes_the_next_key_ahead_of_time(
     api = await make_api(clock=clock, key_rotation=3600, key_rotation_lead=600)
     first = kid_of(await api.signup("alice"))
     clock.advance(2000)
-    assert not await api.service.keys.maintain_keys()  # not due yet
+    assert not await api.server.keys.maintain_keys()  # not due yet
     clock.advance(1100)  # 3100 s: within the lead time of the 3600 s period
-    assert await api.service.keys.maintain_keys()
-    await api.service.keys.reload_keys()
+    assert await api.server.keys.maintain_keys()
+    await api.server.keys.reload_keys()
     kids = await states(api)
     assert kids[first] == "current"
     [standby] = [kid for kid, state in kids.items() if state == "next"]
     assert standby in await published(api)
     clock.advance(601)
-    assert await api.service.keys.maintain_keys()
-    await api.service.keys.reload_keys()
+    assert await api.server.keys.maintain_keys()
+    await api.server.keys.reload_keys()
     assert kid_of(await api.login("alice")) == standby
 
 
@@ -114,10 +114,10 @@ async def test_instances_finding_a_rotation_due_at_once_rotate_once(
     settings = {"key_rotation": 3600, "key_rotation_lead": 600}
     instances = [await make_api(clock=clock, **settings) for _ in range(3)]
     clock.advance(3100)
-    results = await asyncio.gather(*(i.service.keys.maintain_keys() for i in instances))
+    results = await asyncio.gather(*(i.server.keys.maintain_keys() for i in instances))
     assert results.count(True) == 1
     assert list((await states(instances[0])).values()).count("next") == 1
-    rotations = await instances[0].service.audit_store.page(limit=50)
+    rotations = await instances[0].server.audit_store.page(limit=50)
     assert [e.event.value for e in rotations].count("key_rotated") == 1
 
 
@@ -127,7 +127,7 @@ async def test_another_process_signs_and_verifies_with_a_rotated_key(
     a = await make_api(revocation_poll_interval=0.05)
     b = await make_api(revocation_poll_interval=0.05)
     await a.register("alice")
-    new_kid = await a.service.keys.rotate_keys()
+    new_kid = await a.server.keys.rotate_keys()
     fresh = await a.login("alice")
     assert kid_of(fresh) == new_kid
     for _ in range(100):  # B reloads its keys when it reads the rotation from the log

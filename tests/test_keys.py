@@ -51,7 +51,7 @@ def keys() -> dict[str, SigningKey]:
 
 
 async def stored_keys(api: Api) -> dict[str, Any]:
-    async with api.service.db.connect() as conn:
+    async with api.server.db.connect() as conn:
         return {row.kid: row for row in await conn.execute(signing_keys.select())}
 
 
@@ -238,5 +238,5 @@ async def test_unsealed_private_keys_are_announced_at_start(
     with caplog.at_level(logging.WARNING, logger="jwtauth"):
         api = await make_api()
     unsealed = "private signing keys are stored unencrypted"
-    on_postgres = api.service.db.sqlite_path is None
+    on_postgres = api.server.db.sqlite_path is None
     assert (unsealed in caplog.text) is on_postgres

@@ -203,7 +203,7 @@ async def test_hashing_threads_yield_the_cpu_to_the_event_loop() -> None:
 
 
 async def stored_hash(api: Api, username: str) -> str:
-    async with api.service.db.connect() as conn:
+    async with api.server.db.connect() as conn:
         return (
             await conn.execute(sa.select(users.c.password_hash).where(users.c.username == username))
         ).scalar_one()
@@ -211,7 +211,7 @@ async def stored_hash(api: Api, username: str) -> str:
 
 async def test_bcrypt_user_logs_in_and_hash_is_upgraded(api: Api) -> None:
     await api.register("alice")
-    async with api.service.db.begin() as conn:
+    async with api.server.db.begin() as conn:
         await conn.execute(
             users.update().where(users.c.username == "alice")
             .values(password_hash=bcrypt_hash(PASSWORD))

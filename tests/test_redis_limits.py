@@ -184,7 +184,7 @@ async def test_servers_with_a_redis_url_share_login_limits(
     shared = {"redis_url": REDIS_URL, "redis_prefix": redis_prefix}
     here = await make_api(**shared)
     there = await make_api(clock=here.clock, **shared)
-    assert isinstance(here.service.limiter, RedisLoginLimiter)
+    assert isinstance(here.server.limiter, RedisLoginLimiter)
     await here.register("alice")
     for _ in range(5):
         response = await here.client.post(
@@ -209,7 +209,7 @@ async def test_servers_with_a_redis_url_share_registration_limits(
               "register_max_per_address": 2, "register_window": 60}
     here = await make_api(**shared)
     there = await make_api(clock=here.clock, **shared)
-    assert isinstance(here.service.registrations, RedisWindowLimiter)
+    assert isinstance(here.server.registrations, RedisWindowLimiter)
     await here.register("amy")
     await there.register("bob")
     refused = await here.client.post(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -44,7 +45,7 @@ async def assert_access_accepted(api: Api, access_token: str) -> None:
 
 
 async def token_rows(api: Api) -> list[dict[str, object]]:
-    async with api.service.db.engine.connect() as conn:
+    async with api.server.db.engine.connect() as conn:
         rows = await conn.execute(sa.text("SELECT * FROM refresh_tokens"))
         return [dict(row._mapping) for row in rows]
 
@@ -292,3 +293,91 @@ async def test_rotated_token_after_grace_window_is_reuse(make_api: AppFactory) -
     assert_invalid_grant(await refresh(api, tokens.refresh_token))
     assert_invalid_grant(await refresh(api, successor["refresh_token"]))
     await assert_access_rejected(api, successor["access_token"])
+
+
+# -- unusable tokens of any shape (issue 13, point 10) --------------------------------
+
+
+async def test_any_unusable_refresh_token_is_invalid_grant_whatever_its_shape(
+    api: Api,
+) -> None:
+    # An access token (longer than any refresh token), strings the server never issued,
+    # long or empty: all are a bad refresh token (API.md), never a 422.
+    tokens = await api.signup()
+    api.client.cookies.clear()
+    for presented in (tokens.access_token, "x" * 257, "A" * 100_000, "", " ", "ü" * 300):
+        assert_invalid_grant(await refresh(api, presented))
+    assert (await refresh(api, tokens.refresh_token)).status_code == 200
+
+
+async def test_logout_with_an_access_token_as_refresh_token_is_invalid_grant(api: Api) -> None:
+    tokens = await api.signup()
+    api.client.cookies.clear()
+    response = await api.client.post(
+        "/auth/logout", json={"refresh_token": tokens.access_token}
+    )
+    assert_invalid_grant(response)
+    await assert_access_accepted(api, tokens.access_token)
+
+
+# -- late duplicates inside the grace window (issue 13, point 11) ---------------------
+
+
+async def rotated_twice(make_api: AppFactory) -> tuple[Api, Tokens, dict[str, Any]]:
+    """With a 10 s grace window: T0 -> S1 -> S2. (The app, T0's tokens, S2's response.)"""
+    api = await make_api(refresh_reuse_grace=10)
+    first = await api.signup()
+    api.client.cookies.clear()
+    second = (await refresh(api, first.refresh_token)).json()
+    third = (await refresh(api, second["refresh_token"])).json()
+    return api, first, third
+
+
+async def test_late_duplicate_inside_grace_is_refused_and_the_family_lives(
+    make_api: AppFactory,
+) -> None:
+    # T0 -> S1 -> S2, then T0 again within the window (a retried request that finally
+    # ran): 401, and S2 still works. The caller learns nothing new.
+    api, first, third = await rotated_twice(make_api)
+    api.clock.advance(5)
+    assert_invalid_grant(await refresh(api, first.refresh_token))
+    await assert_access_accepted(api, third["access_token"])
+    then = await refresh(api, third["refresh_token"])
+    assert then.status_code == 200, then.text
+
+
+async def test_late_duplicate_racing_the_retried_request_never_ends_the_family(
+    make_api: AppFactory,
+) -> None:
+    # The retried request (with the successor S1) and the late one (with T0) at once,
+    # several times over: the S1 requests all get the same S2, each T0 request gets
+    # either S1 again (ran first) or 401; never a revocation, never a 500.
+    api = await make_api(refresh_reuse_grace=10)
+    first = await api.signup()
+    api.client.cookies.clear()
+    second = (await refresh(api, first.refresh_token)).json()["refresh_token"]
+    retried = [refresh(api, second) for _ in range(5)]
+    late = [refresh(api, first.refresh_token) for _ in range(5)]
+    responses = await asyncio.gather(*retried, *late)
+    successors = {r.json()["refresh_token"] for r in responses[:5] if r.status_code == 200}
+    assert [r.status_code for r in responses[:5]] == [200] * 5, [r.text for r in responses]
+    assert len(successors) == 1
+    for response in responses[5:]:
+        if response.status_code == 200:
+            assert response.json()["refresh_token"] == second
+        else:
+            assert_invalid_grant(response)
+    (third,) = successors
+    await assert_access_accepted(api, responses[0].json()["access_token"])
+    then = await refresh(api, third)
+    assert then.status_code == 200, then.text
+
+
+async def test_rotated_token_after_the_window_is_reuse_even_when_its_successor_was_used(
+    make_api: AppFactory,
+) -> None:
+    api, first, third = await rotated_twice(make_api)
+    api.clock.advance(11)
+    assert_invalid_grant(await refresh(api, first.refresh_token))
+    assert_invalid_grant(await refresh(api, third["refresh_token"]))
+    await assert_access_rejected(api, third["access_token"])

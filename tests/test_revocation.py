@@ -204,9 +204,9 @@ async def test_server_remembers_a_revocation_as_long_as_the_token_could_verify(
     # 929 s on, the token is past exp but inside the clock skew: only revocation stops it.
     api.clock.advance(ACCESS_TTL + CLOCK_SKEW - 1)
     await assert_rejected(api, alice)
-    assert len(api.service.revocations) == 1
+    assert len(api.server.revocations) == 1
     api.clock.advance(2)
     bob = await api.signup("bob")
     await assert_accepted(api, bob)  # a verification purges what expired
-    assert len(api.service.revocations) == 0
+    assert len(api.server.revocations) == 0
     await assert_rejected(api, alice)  # expired by now anyway

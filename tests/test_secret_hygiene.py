@@ -213,14 +213,14 @@ async def test_no_secret_in_logs_or_error_bodies_in_process(
     evidence.keep(HS256_SECRET)
     await run_flow(api.client, evidence, rotate=algorithm != "HS256")
 
-    async with api.service.db.connect() as conn:
+    async with api.server.db.connect() as conn:
         hashes = list((await conn.execute(sa.text("SELECT password_hash FROM users"))).scalars())
         keys = [tuple(r) for r in await conn.execute(
             sa.text("SELECT kid, alg, private_key FROM signing_keys"))]
     evidence.keep(*hash_parts(hashes))
     kek = None
-    if api.service.db.sqlite_path is not None:
-        kek_path = api.service.db.sqlite_path.with_name(api.service.db.sqlite_path.name + ".key")
+    if api.server.db.sqlite_path is not None:
+        kek_path = api.server.db.sqlite_path.with_name(api.server.db.sqlite_path.name + ".key")
         evidence.keep(*kek_file_material(kek_path))
         kek = base64.urlsafe_b64decode(kek_path.read_text().strip())
     evidence.keep(*key_material(keys, kek))  # type: ignore[arg-type]

@@ -39,8 +39,7 @@ from .revocation import RevocationKind, RevocationList
 
 log = logging.getLogger("jwtauth.events")
 
-KEYS = "keys"  # an event that is not a revocation: the key set changed
-_KINDS = frozenset({RevocationKind.SESSION.value, RevocationKind.USER.value, KEYS})
+_KINDS = frozenset(RevocationKind)
 _BLOCK_MS = 1000  # a follower hears from Redis at least once a second
 _READ_TIMEOUT = 5.0  # above _BLOCK_MS: a silent network cut is noticed within this
 BATCH = 500
@@ -52,7 +51,7 @@ MIN_STALENESS = 3.0  # a follower confirms once per _BLOCK_MS when all is well
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str  # "sid", "sub" or "keys"
+    kind: str  # a RevocationKind: "sid", "sub" or "keys"
     value: str
     until: float  # epoch seconds: when the revocation stops mattering
 
@@ -197,7 +196,7 @@ class EventFollower(Worker):
                 event = Event.parse(fields)
                 if event is None:
                     continue
-                if event.kind == KEYS:
+                if event.kind == RevocationKind.KEYS_CHANGED:
                     keys_changed = True
                 else:
                     self._revocations.add(RevocationKind(event.kind), event.value, event.until)

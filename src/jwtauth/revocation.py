@@ -17,8 +17,12 @@ from .errors import InvalidToken
 
 
 class RevocationKind(StrEnum):
+    """The kinds of entry in the revocation log and the Redis stream: the one spelling
+    used by the store, the event bus and this list."""
+
     SESSION = "sid"
     USER = "sub"
+    KEYS_CHANGED = "keys"  # not a revocation: the key set changed, reload it
 
 
 class RevocationList:
@@ -61,7 +65,12 @@ class RevocationList:
             raise InvalidToken("revocations unavailable")
 
     def add(self, kind: RevocationKind, value: str, until: float) -> None:
-        table = self._sessions if kind is RevocationKind.SESSION else self._users
+        if kind is RevocationKind.SESSION:
+            table = self._sessions
+        elif kind is RevocationKind.USER:
+            table = self._users
+        else:
+            raise ValueError(f"{kind!r} is not a revocation")
         if table.get(value, 0.0) < until:
             table[value] = until
 

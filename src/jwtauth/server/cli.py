@@ -1,6 +1,9 @@
 """The operator's command line: ``jwtauth serve | user ... | db upgrade | secret``.
 
-Thin on purpose: it gathers options and calls the same service the server uses.
+Thin on purpose: it gathers options and calls the same services the server uses, built
+by the same wiring (``wiring.Server.for_command``), which builds only what the command
+asks for: ``keys list`` and ``db upgrade`` get the database, and no password hasher or
+Redis client.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import AuthError, ConfigError
+from .accounts.rules import validate_email, validate_roles, validate_username
 from .audit import AuditEvent, AuditEventName
 from .config import Settings, load_settings
+from .keyservice import key_cipher
 from .logs import format_line, logging_config, setup_logging
-from .service import AuthService
-from .store import Database, create_database
+from .store.users import UserRecord
+from .wiring import Server
 
 T = TypeVar("T")
 
@@ -32,21 +37,27 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(exc.message) from exc
 
 
-def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[Server], Awaitable[T]]) -> T:
+    """Migrate the database, then ``work`` with the parts it asks ``Server`` for."""
+
     async def main() -> T:
-        db = create_database(settings.database_url, schema=settings.database_schema)
-        service = AuthService(settings, db)
+        server = Server.for_command(settings)
         try:
-            await db.upgrade()
-            return await work(service, db)
+            await server.db.upgrade()
+            return await work(server)
         finally:
-            if service.events is not None:
-                await service.events.close()  # revocations and key changes, at once
-            service.hasher.close()
-            await db.dispose()
+            await server.close()
 
     try:
         return asyncio.run(main())
+    except AuthError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _checked(check: Callable[[], T]) -> T:
+    """A core rule, checked before anything is asked or opened (the API's words)."""
+    try:
+        return check()
     except AuthError as exc:
         raise click.ClickException(exc.message) from exc
 
@@ -77,8 +88,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(exc.message) from exc
 
-    async def prepare(service: AuthService, db: Database) -> None:
-        await service.keys.reload_keys()
+    async def prepare(server: Server) -> None:
+        await server.keys.reload_keys()
 
     _run(settings, prepare)
     # Printed whatever the log level, in the log format (stderr stays JSON lines).
@@ -112,10 +123,12 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every schema migration not yet applied."""
 
-    async def nothing(service: AuthService, db: Database) -> None:
-        return None
+    async def key_file(server: Server) -> None:
+        # On SQLite the key-encryption key file belongs with the database: made (or
+        # checked) now, so that it is there, owner-only, before anything serves.
+        key_cipher(server.settings, server.db)
 
-    _run(_settings(), nothing)
+    _run(_settings(), key_file)
     click.echo("database is up to date")
 
 
@@ -138,14 +151,19 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def user_create(name: str, roles: tuple[str, ...], email: str | None, password_stdin: bool) -> None:
     """Create a user (password from a prompt, or --password-stdin)."""
+    _checked(lambda: validate_username(name))
+    all_roles = _checked(lambda: validate_roles(["user", *roles]))
+    if email is not None:
+        _checked(lambda: validate_email(email))
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    all_roles = list(dict.fromkeys(["user", *roles]))
 
-    async def create(service: AuthService, db: Database) -> str:
-        created = await service.register(name, password, email=email, roles=all_roles)
+    async def create(server: Server) -> str:
+        created = await server.registration.register(
+            name, password, email=email, roles=all_roles
+        )
         return created.id
 
     user_id = _run(_settings(), create)
@@ -157,8 +175,8 @@ def user_create(name: str, roles: tuple[str, ...], email: str | None, password_s
 def user_list(limit: int) -> None:
     """List users: id, name, roles, creation time."""
 
-    async def page(service: AuthService, db: Database) -> list[Any]:
-        return await service.list_users(limit=limit, offset=0)
+    async def page(server: Server) -> list[Any]:
+        return await server.admin.list_users(limit=limit, offset=0)
 
     for record in _run(_settings(), page):
         click.echo(
@@ -167,8 +185,11 @@ def user_list(limit: int) -> None:
         )
 
 
-def _find(service: AuthService, name: str) -> Awaitable[Any]:
-    return service.users.by_username(name)
+async def _find(server: Server, name: str) -> UserRecord:
+    found = await server.admin.find_user(name)
+    if found is None:
+        raise click.ClickException(f"no user named {name}")
+    return found
 
 
 @user.command("set-roles")
@@ -176,12 +197,11 @@ def _find(service: AuthService, name: str) -> Awaitable[Any]:
 @click.argument("roles", nargs=-1, required=True)
 def user_set_roles(name: str, roles: tuple[str, ...]) -> None:
     """Replace a user's roles (effective at the user's next refresh)."""
+    new_roles = _checked(lambda: validate_roles(roles))
 
-    async def change(service: AuthService, db: Database) -> list[str]:
-        found = await _find(service, name)
-        if found is None:
-            raise click.ClickException(f"no user named {name}")
-        return (await service.set_roles(found.id, list(roles))).roles
+    async def change(server: Server) -> list[str]:
+        found = await _find(server, name)
+        return (await server.admin.set_roles(found.id, new_roles)).roles
 
     click.echo(f"{name}: roles {','.join(_run(_settings(), change))}")
 
@@ -194,11 +214,9 @@ def user_delete(name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {name} and end all its sessions?", abort=True)
 
-    async def remove(service: AuthService, db: Database) -> None:
-        found = await _find(service, name)
-        if found is None:
-            raise click.ClickException(f"no user named {name}")
-        await service.delete_user(found.id)
+    async def remove(server: Server) -> None:
+        found = await _find(server, name)
+        await server.admin.delete_user(found.id)
 
     _run(_settings(), remove)
     click.echo(f"deleted {name}")
@@ -213,8 +231,8 @@ def keys() -> None:
 def keys_list() -> None:
     """Every key with its state (next, current, retiring, retired)."""
 
-    async def records(service: AuthService, db: Database) -> list[Any]:
-        return await service.keys.store.records()
+    async def records(server: Server) -> list[Any]:
+        return await server.key_store.records()
 
     for record in _run(_settings(), records):
         sealed = "sealed" if record.sealed else "plain"
@@ -230,9 +248,9 @@ def keys_list() -> None:
 def keys_rotate(lead: int) -> None:
     """Make a new signing key; the old one verifies until its tokens expire."""
 
-    async def rotate(service: AuthService, db: Database) -> str:
-        await service.keys.reload_keys()
-        return await service.keys.rotate_keys(lead=lead)
+    async def rotate(server: Server) -> str:
+        await server.keys.reload_keys()
+        return await server.keys.rotate_keys(lead=lead)
 
     click.echo(_run(_settings(), rotate))
 
@@ -250,9 +268,9 @@ def keys_import(pem_file: Any, lead: int) -> None:
     except ConfigError as exc:
         raise click.ClickException(exc.message) from exc
 
-    async def add(service: AuthService, db: Database) -> str:
-        await service.keys.reload_keys()
-        return await service.keys.import_key(key, lead=lead)
+    async def add(server: Server) -> str:
+        await server.keys.reload_keys()
+        return await server.keys.import_key(key, lead=lead)
 
     click.echo(_run(_settings(), add))
 
@@ -262,9 +280,9 @@ def keys_export_public() -> None:
     """Print the public JWKS (what /.well-known/jwks.json serves)."""
     import json
 
-    async def jwks(service: AuthService, db: Database) -> dict[str, Any]:
-        await service.keys.reload_keys()
-        return service.keyring.jwks
+    async def jwks(server: Server) -> dict[str, Any]:
+        await server.keys.reload_keys()
+        return server.keyring.jwks
 
     click.echo(json.dumps(_run(_settings(), jwks), indent=2))
 
@@ -302,8 +320,8 @@ def audit_tail(
             click.echo(json.dumps(item.fields()) if as_json else _audit_line(item))
         sys.stdout.flush()
 
-    async def tail(service: AuthService, db: Database) -> None:
-        store = service.audit_store
+    async def tail(server: Server) -> None:
+        store = server.audit_store
         newest = await store.page(limit=count, username=username, event=name)
         show(newest[::-1])
         last = newest[0].id or 0 if newest else 0

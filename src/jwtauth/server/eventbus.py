@@ -19,7 +19,6 @@ from redis.exceptions import RedisError
 
 from ..events import (
     BATCH,
-    KEYS,
     RETRY_FIRST,
     RETRY_MAX,
     Event,
@@ -32,8 +31,6 @@ from ..revocation import RevocationKind, RevocationList
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .ratelimit import LoginLimiter
-    from .ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
     from .store.revocations import RevocationLog
 
 log = logging.getLogger("jwtauth.events")
@@ -113,42 +110,30 @@ class EventPublisher(Worker):
 
 class EventBus:
     """The server's side: publish this process's revocations and key changes, follow
-    everyone's, and keep the stream holding every live revocation of the database."""
+    everyone's, and keep the stream holding every live revocation of the database.
 
-    def __init__(self, settings: Settings, revocations: RevocationList) -> None:
+    Built by the wiring when JWTAUTH_REDIS_URL is set. No connection is made before the
+    first event is published or ``start`` is called; a command-line run only publishes
+    (``close`` sends what it queued), and only the server follows."""
+
+    def __init__(self, settings: Settings) -> None:
         if not settings.redis_url:
             raise ValueError("EventBus needs JWTAUTH_REDIS_URL")
+        self._url = settings.redis_url
         self.keys = StreamKeys.for_prefix(settings.redis_prefix)
         self.redis = connect(settings.redis_url, name="jwtauth")
-        self._follow_redis = connect(settings.redis_url, name="jwtauth-follow", follower=True)
+        self._follow_redis: Redis | None = None
         self._retention = settings.revocation_ttl
-        self._revocations = revocations
         self.publisher = EventPublisher(self.redis, self.keys, retention=self._retention)
         self.follower: EventFollower | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    def login_limiter(
-        self, settings: Settings, fallback: LoginLimiter, clock: Callable[[], float]
-    ) -> RedisLoginLimiter:
-        from .ratelimit_redis import RedisLoginLimiter
-
-        return RedisLoginLimiter.from_settings(
-            self.redis, settings, fallback=fallback, clock=clock
-        )
-
-    def registration_limiter(
-        self, settings: Settings, clock: Callable[[], float]
-    ) -> RedisWindowLimiter:
-        from .ratelimit_redis import RedisWindowLimiter
-
-        return RedisWindowLimiter.from_settings(self.redis, settings, clock=clock)
-
     def start(
-        self, revocation_log: RevocationLog, *, now: Callable[[], datetime],
-        wake: Callable[[], None],
+        self, revocation_log: RevocationLog, revocations: RevocationList, *,
+        now: Callable[[], datetime], wake: Callable[[], None],
     ) -> None:
-        """Follow the stream; ``wake`` makes the process read the database log at once
-        (on a key change, and whenever Redis comes back)."""
+        """Follow the stream into ``revocations``; ``wake`` makes the process read the
+        database log at once (on a key change, and whenever Redis comes back)."""
 
         async def seed(redis: Redis) -> bool:
             try:
@@ -157,7 +142,9 @@ class EventBus:
                 log.warning("cannot refill Redis, no database: %s", type(exc).__name__)
                 return False
             events = [
-                Event(r.kind, r.value, r.expires_at.timestamp()) for r in records if r.kind != KEYS
+                Event(r.kind, r.value, r.expires_at.timestamp())
+                for r in records
+                if r.kind is not RevocationKind.KEYS_CHANGED
             ]
             await add_events(redis, self.keys, events, self._retention)
             # Set only after every event is in: a follower that sees it is complete.
@@ -165,8 +152,9 @@ class EventBus:
             log.info("copied %d live revocation(s) into Redis", len(events))
             return True
 
+        self._follow_redis = connect(self._url, name="jwtauth-follow", follower=True)
         self.follower = EventFollower(
-            self._follow_redis, self.keys, self._revocations,
+            self._follow_redis, self.keys, revocations,
             on_keys=wake, on_contact=wake, seed=seed,
         )
         self._tasks = [
@@ -181,14 +169,15 @@ class EventBus:
         self.publisher.publish(Event(kind.value, value, until) for value in values)
 
     def publish_keys(self, kid: str) -> None:
-        self.publisher.publish([Event(KEYS, kid, time.time() + _KEYS_EVENT_TTL)])
+        self.publisher.publish(
+            [Event(RevocationKind.KEYS_CHANGED, kid, time.time() + _KEYS_EVENT_TTL)]
+        )
 
     async def close(self) -> None:
         """For a process that never started the bus (the command line): send what it
-        queued and close the connections."""
+        queued and close the connection."""
         await self.publisher.flush()
         await self.redis.aclose()
-        await self._follow_redis.aclose()
 
     async def stop(self) -> None:
         if self._tasks:
@@ -198,4 +187,5 @@ class EventBus:
             await self.publisher.halt(publishing)
         self._tasks.clear()
         await self.redis.aclose()
-        await self._follow_redis.aclose()
+        if self._follow_redis is not None:
+            await self._follow_redis.aclose()

@@ -1,14 +1,15 @@
 """The key lifecycle of one process: load, rotate, import, promote and retire signing
 keys, and tell every other process (database log, Redis) when the set changes.
 
-Split from ``service.AuthService``, which owns one ``KeyService`` as ``service.keys``.
+The wiring builds one ``KeyService`` and hands it to whoever needs keys: the server's
+start and background jobs, ``POST /admin/keys/rotate`` and ``jwtauth keys ...``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import Conflict
 from ..keys import Keyring, SigningKey, key_from_secret
@@ -17,14 +18,17 @@ from .audit import Auditor, Client
 from .config import Settings
 from .keys import KeyCipher, generate_key, load_or_create_kek_file
 from .store import Database
-from .store.keys import KeyStore
+from .store.keys import KeyRecord, KeyStore
 from .store.revocations import RevocationLog
 
-if TYPE_CHECKING:
-    from .eventbus import EventBus
+
+class KeyNews(Protocol):
+    """Tells the other processes at once (``EventBus``); the log tells them anyway."""
+
+    def publish_keys(self, kid: str) -> None: ...
 
 
-def _key_cipher(settings: Settings, db: Database) -> KeyCipher | None:
+def key_cipher(settings: Settings, db: Database) -> KeyCipher | None:
     """Private keys at rest are sealed with JWTAUTH_KEY_ENCRYPTION_KEY, or on SQLite with
     a generated key file beside the database. PostgreSQL without a KEK stores plain PEM
     (SECURITY.md asks for a KEK in production)."""
@@ -41,21 +45,30 @@ class KeyService:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        store: KeyStore,
         keyring: Keyring,
         log: RevocationLog,
         audit: Auditor,
         *,
         now: Callable[[], datetime],
-        events: EventBus | None = None,
+        news: KeyNews | None = None,
     ) -> None:
         self.settings = settings
         self.keyring = keyring
-        self.events = events
+        self._store = store
+        self._news = news
         self._log = log
         self._audit = audit
         self._now = now
-        self.store = KeyStore(db, _key_cipher(settings, db))
+
+    @property
+    def sealed(self) -> bool:
+        """True when private keys are encrypted at rest."""
+        return self._store.sealed
+
+    async def records(self) -> list[KeyRecord]:
+        """Every key with its state (``jwtauth keys list``)."""
+        return await self._store.records()
 
     async def reload_keys(self) -> None:
         if self.settings.algorithm == "HS256":
@@ -63,8 +76,8 @@ class KeyService:
             assert secret is not None  # validate_for_serving checked it
             self.keyring.replace([key_from_secret(secret.get_secret_value().encode())])
             return
-        await self.store.ensure_current(self.settings.algorithm, self._now())
-        self.keyring.replace(await self.store.published())
+        await self._store.ensure_current(self.settings.algorithm, self._now())
+        self.keyring.replace(await self._store.published())
 
     async def maintain_keys(self) -> bool:
         """Promote a due standby key, retire keys whose tokens have expired, and start
@@ -72,7 +85,7 @@ class KeyService:
         if self.settings.algorithm == "HS256":
             return False
         now = self._now()
-        changed = await self.store.advance(now, retire_after=self.settings.revocation_ttl)
+        changed = await self._store.advance(now, retire_after=self.settings.revocation_ttl)
         if changed:
             # Promoted or retired here: the other processes must stop signing with the
             # old key and drop retired ones too.
@@ -80,12 +93,12 @@ class KeyService:
         period = self.settings.key_rotation
         if period:
             lead = min(self.settings.key_rotation_lead, period)
-            newest = await self.store.newest_activation()
+            newest = await self._store.newest_activation()
             # Checked again under the keys lock (store.add): another instance may have
             # rotated since this read; then this key is dropped unused.
             if newest is None or newest + timedelta(seconds=period - lead) <= now:
                 key = generate_key(self.settings.algorithm)
-                if await self.store.add(key, now, lead=lead, unless_rotated_within=period - lead):
+                if await self._store.add(key, now, lead=lead, unless_rotated_within=period - lead):
                     await self._added(key, lead=lead)
                     changed = True
         return changed
@@ -96,7 +109,7 @@ class KeyService:
             raise Conflict(
                 f"the key is {key.alg} but JWTAUTH_ALGORITHM is {self.settings.algorithm}"
             )
-        await self.store.add(key, self._now(), lead=lead)
+        await self._store.add(key, self._now(), lead=lead)
         await self._added(key, lead=lead, imported=True)
         return key.kid
 
@@ -109,7 +122,7 @@ class KeyService:
         if self.settings.algorithm == "HS256":
             raise Conflict("HS256 keys come from JWTAUTH_SECRET; change the secret instead.")
         key = generate_key(self.settings.algorithm)
-        await self.store.add(key, self._now(), lead=lead)
+        await self._store.add(key, self._now(), lead=lead)
         await self._added(key, lead=lead, actor_id=actor_id, client=client)
         return key.kid
 
@@ -130,5 +143,5 @@ class KeyService:
         """Tell every process to reload its keys: through the database log, which they
         poll, and through Redis at once when configured."""
         await self._log.announce_keys(kid, self._now())
-        if self.events is not None:
-            self.events.publish_keys(kid)
+        if self._news is not None:
+            self._news.publish_keys(kid)

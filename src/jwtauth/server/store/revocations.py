@@ -1,7 +1,13 @@
-"""The revocation log: every process replays it into its in-memory RevocationList."""
+"""The revocation log: every process replays it into its in-memory RevocationList.
+
+Entries are written only inside the transaction of their cause (the unit of work in
+``sessions/revocation.py``, or a key change), so no entry exists for a change that rolled
+back, and no committed revocation lacks its entry.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,27 +15,39 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ...revocation import RevocationKind
 from .database import Database
 from .tables import revocations
 
-KEYS_CHANGED = "keys"  # a log entry that is not a revocation: the key set changed
+_KEY_NEWS_TTL = timedelta(minutes=5)
+_INSERT = revocations.insert()  # the columns are the parameters' names
 
 
 @dataclass(frozen=True, slots=True)
 class RevocationRecord:
     id: int
-    kind: str
+    kind: RevocationKind
     value: str
     created_at: datetime
     expires_at: datetime
 
 
-async def record_revocation(
-    conn: AsyncConnection, *, kind: str, value: str, now: datetime, expires_at: datetime
+async def record_revocations(
+    conn: AsyncConnection, kind: RevocationKind, values: Iterable[str], *, now: datetime,
+    expires_at: datetime,
 ) -> None:
-    """Write inside the caller's transaction, so the revocation commits with its cause."""
-    await conn.execute(
-        revocations.insert().values(kind=kind, value=value, created_at=now, expires_at=expires_at)
+    """Write inside the caller's transaction, so the entries commit with their cause."""
+    rows = [
+        {"kind": kind.value, "value": value, "created_at": now, "expires_at": expires_at}
+        for value in values
+    ]
+    if rows:
+        await conn.execute(_INSERT, rows)
+
+
+def _record(row: sa.Row[Any]) -> RevocationRecord:
+    return RevocationRecord(
+        row.id, RevocationKind(row.kind), row.value, row.created_at, row.expires_at
     )
 
 
@@ -48,8 +66,8 @@ class RevocationLog:
     async def announce_keys(self, kid: str, now: datetime) -> None:
         """Tell every process to reload its keys (they follow this log)."""
         async with self._db.begin() as conn:
-            await record_revocation(
-                conn, kind=KEYS_CHANGED, value=kid, now=now, expires_at=now + timedelta(minutes=5)
+            await record_revocations(
+                conn, RevocationKind.KEYS_CHANGED, [kid], now=now, expires_at=now + _KEY_NEWS_TTL
             )
 
     async def purge(self, now: datetime) -> None:
@@ -59,6 +77,4 @@ class RevocationLog:
     async def _fetch(self, query: sa.Select[Any]) -> list[RevocationRecord]:
         async with self._db.connect() as conn:
             rows = await conn.execute(query.order_by(revocations.c.id))
-            return [
-                RevocationRecord(r.id, r.kind, r.value, r.created_at, r.expires_at) for r in rows
-            ]
+            return [_record(row) for row in rows]

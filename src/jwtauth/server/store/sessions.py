@@ -1,48 +1,32 @@
-"""Queries on refresh-token families: create, rotate (atomically), revoke.
+"""Queries on refresh-token families: create, the statements of a rotation, revoke.
 
-Rotation is a single conditional UPDATE (``used_at IS NULL``) that only one of any number
-of concurrent requests can win, on SQLite (one writer at a time) and PostgreSQL (row
-lock, then the WHERE is re-evaluated) alike. Everything a rotation or a revocation
-changes, the revocation log entry included, commits in one transaction.
+Only SQL lives here; what a presented token means (rotated, grace, reuse) is decided in
+``sessions/rotation.py``. Rotation claims a token with a single conditional UPDATE
+(``used_at IS NULL``) that only one of any number of concurrent requests can win, on
+SQLite (one writer at a time) and PostgreSQL (row lock, then the WHERE is re-evaluated)
+alike. Revocation is an ``UPDATE ... WHERE revoked_at IS NULL RETURNING id``: of two
+concurrent revocations of one family exactly one reports it, so it is logged and audited
+once.
+
+Every statement a refresh or a login runs is built once at import and bound by name at
+execution: building SQLAlchemy statements costs more CPU than the query (bench/README.md).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...revocation import RevocationKind
-from ..audit import AuditEvent
-from ..sessions import hash_refresh_token, open_successor, seal_successor
-from .audit import insert_event
 from .database import Database
-from .revocations import record_revocation
 from .tables import refresh_tokens as rt
 from .tables import sessions, users
-
-
-class Outcome(StrEnum):
-    ROTATED = "rotated"
-    GRACE = "grace"  # a second tab inside the reuse grace window: same successor
-    REUSED = "reused"  # a rotated-away token came back: the family is now revoked
-    INVALID = "invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class RotateResult:
-    outcome: Outcome
-    session_id: str | None = None
-    user_id: str | None = None
-    token: str | None = None
-    expires_at: datetime | None = None
-    username: str | None = None
-    roles: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +38,39 @@ class SessionRecord:
     user_agent: str | None
 
 
-def _session_with_user(session_id: str) -> sa.Select[Any]:
-    # The user's name and roles come along, so a refresh needs no second query for them.
-    return (
-        sa.select(sessions, users.c.username, users.c.roles)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(sessions.c.id == session_id)
-    )
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A token this request has just marked used (it won the rotation)."""
+
+    session_id: str
+    expires_at: datetime
 
 
-# Prebuilt (bound by name at execution): a refresh builds no statement objects.
+@dataclass(frozen=True, slots=True)
+class LiveFamily:
+    """The family a claimed token belongs to, still live and now marked used."""
+
+    user_id: str
+    expires_at: datetime  # the absolute cap
+    username: str
+    roles: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedToken:
+    """A token that could not be claimed: its family, and the successor it was rotated to."""
+
+    used_at: datetime | None
+    session_id: str
+    user_id: str
+    username: str
+    roles: list[str]
+    family_revoked: bool
+    successor_sealed: str | None
+    successor_used_at: datetime | None
+    successor_expires_at: datetime | None  # None when there is no successor row
+
+
 _CLAIM = (
     rt.update()
     .where(rt.c.token_hash == sa.bindparam("b_presented"), rt.c.used_at.is_(None))
@@ -92,25 +99,120 @@ _TOUCH_SESSION = (
         .scalar_subquery().label("roles"),
     )
 )
+_successor = rt.alias("successor")
+# One round trip for everything the rule needs about a token that was not current.
+_PRESENTED = (
+    sa.select(
+        rt.c.used_at, rt.c.successor_sealed, sessions.c.id, sessions.c.user_id,
+        sessions.c.revoked_at, users.c.username, users.c.roles,
+        _successor.c.used_at.label("successor_used_at"),
+        _successor.c.expires_at.label("successor_expires_at"),
+    )
+    .select_from(
+        rt.join(sessions, sessions.c.id == rt.c.session_id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .outerjoin(_successor, _successor.c.token_hash == rt.c.successor_hash)
+    )
+    .where(rt.c.token_hash == sa.bindparam("b_presented"))
+)
 _ADD_TOKEN = rt.insert()  # the columns are the parameters' names
 _ADD_SESSION = sessions.insert()
 
 
+def _revoking(*conditions: sa.ColumnElement[bool]) -> Any:
+    return (
+        sessions.update()
+        .where(sessions.c.revoked_at.is_(None), *conditions)
+        .values(revoked_at=sa.bindparam("b_now"))
+        .returning(sessions.c.id)
+    )
+
+
+_REVOKE_ONE = _revoking(sessions.c.id == sa.bindparam("b_session"))
+_REVOKE_ONE_OF_USER = _revoking(
+    sessions.c.id == sa.bindparam("b_session"), sessions.c.user_id == sa.bindparam("b_user")
+)
+_REVOKE_ALL = _revoking(sessions.c.user_id == sa.bindparam("b_user"))
+_REVOKE_ALL_BUT = _revoking(
+    sessions.c.user_id == sa.bindparam("b_user"), sessions.c.id != sa.bindparam("b_keep")
+)
+
+
+async def claim(
+    conn: AsyncConnection, presented_hash: str, *, now: datetime, successor_hash: str,
+    successor_sealed: str,
+) -> Claimed | None:
+    row = (await conn.execute(_CLAIM, {
+        "b_presented": presented_hash, "b_now": now, "b_successor": successor_hash,
+        "b_sealed": successor_sealed,
+    })).first()
+    return Claimed(row.session_id, row.expires_at) if row is not None else None
+
+
+async def extend_family(conn: AsyncConnection, session_id: str, now: datetime) -> LiveFamily | None:
+    """Mark the family used now, if it is live (one statement: check and write)."""
+    row = (await conn.execute(_TOUCH_SESSION, {"b_session": session_id, "b_now": now})).first()
+    if row is None or row.username is None:
+        return None
+    return LiveFamily(row.user_id, row.expires_at, row.username, list(row.roles))
+
+
+async def add_token(
+    conn: AsyncConnection, token_hash: str, session_id: str, *, now: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(_ADD_TOKEN, {
+        "token_hash": token_hash, "session_id": session_id, "created_at": now,
+        "expires_at": expires_at,
+    })
+
+
+async def find_presented(conn: AsyncConnection, presented_hash: str) -> PresentedToken | None:
+    row = (await conn.execute(_PRESENTED, {"b_presented": presented_hash})).first()
+    if row is None:
+        return None
+    return PresentedToken(
+        used_at=row.used_at, session_id=row.id, user_id=row.user_id, username=row.username,
+        roles=list(row.roles), family_revoked=row.revoked_at is not None,
+        successor_sealed=row.successor_sealed,
+        successor_used_at=row.successor_used_at, successor_expires_at=row.successor_expires_at,
+    )
+
+
+async def revoke_session(
+    conn: AsyncConnection, session_id: str, now: datetime, *, user_id: str | None = None
+) -> list[str]:
+    """Revoke one live family (with ``user_id``: only if it is that user's). Its id, if
+    this call revoked it; else nothing."""
+    if user_id is None:
+        result = await conn.execute(_REVOKE_ONE, {"b_session": session_id, "b_now": now})
+    else:
+        result = await conn.execute(
+            _REVOKE_ONE_OF_USER, {"b_session": session_id, "b_user": user_id, "b_now": now}
+        )
+    return list(result.scalars())
+
+
+async def revoke_user_sessions(
+    conn: AsyncConnection, user_id: str, now: datetime, *, keep: str | None = None
+) -> list[str]:
+    """Revoke every live family of a user but ``keep``; the ids this call revoked."""
+    if keep is None:
+        result = await conn.execute(_REVOKE_ALL, {"b_user": user_id, "b_now": now})
+    else:
+        result = await conn.execute(
+            _REVOKE_ALL_BUT, {"b_user": user_id, "b_keep": keep, "b_now": now}
+        )
+    return list(result.scalars())
+
+
 class SessionStore:
-    def __init__(self, db: Database, *, revocation_ttl: int) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._revocation_ttl = timedelta(seconds=revocation_ttl)
 
     async def create(
-        self,
-        *,
-        user_id: str,
-        token: str,
-        now: datetime,
-        ttl: int,
-        absolute_ttl: int,
-        user_agent: str | None,
-        client_ip: str | None,
+        self, *, user_id: str, token_hash: str, now: datetime, ttl: int, absolute_ttl: int,
+        user_agent: str | None, client_ip: str | None,
     ) -> str:
         session_id = str(uuid.uuid4())
         cap = now + timedelta(seconds=absolute_ttl)
@@ -120,154 +222,30 @@ class SessionStore:
                 "expires_at": cap, "user_agent": (user_agent or "")[:512] or None,
                 "client_ip": client_ip,
             })
-            await conn.execute(_ADD_TOKEN, {
-                "token_hash": hash_refresh_token(token), "session_id": session_id,
-                "created_at": now, "expires_at": min(now + timedelta(seconds=ttl), cap),
-            })
+            await add_token(
+                conn, token_hash, session_id, now=now,
+                expires_at=min(now + timedelta(seconds=ttl), cap),
+            )
         return session_id
 
-    async def rotate(
-        self, presented: str, *, new_token: str, now: datetime, ttl: int, grace: int,
-        audit: AuditEvent | None = None,
-    ) -> RotateResult:
-        """``audit``: the reuse event, written with the family's revocation if reuse
-        is what this turns out to be."""
-        presented_hash = hash_refresh_token(presented)
-        new_hash = hash_refresh_token(new_token)
-        sealed = seal_successor(new_token, presented)
+    @asynccontextmanager
+    async def rotation(self) -> AsyncIterator[AsyncConnection]:
+        """The transaction of one rotation; the caller commits (else it rolls back).
+
+        The claim must be its first statement: it takes SQLite's write lock before any
+        read, so no transaction ever upgrades from a stale snapshot. On SQLite each
+        statement is a round trip through aiosqlite's thread while the writer lock is
+        held, which is why the happy path is three prebuilt statements and the commit.
+        """
         async with self._db.serialized(), self._db.connect() as conn:
-            # The write comes first: it takes SQLite's write lock before any read, so no
-            # transaction ever upgrades from a stale snapshot. The happy path is three
-            # prebuilt statements and the commit: on SQLite each is a round trip through
-            # aiosqlite's thread while the writer lock is held (bench/README.md).
-            won = (
-                await conn.execute(_CLAIM, {
-                    "b_presented": presented_hash, "b_now": now, "b_successor": new_hash,
-                    "b_sealed": sealed,
-                })
-            ).first()
-            if won is not None:
-                result = await self._finish_rotation(
-                    conn, won.session_id, won.expires_at, new_token, new_hash, now=now, ttl=ttl
-                )
-            else:
-                result = await self._not_current(
-                    conn, presented, presented_hash, now, grace, audit
-                )
-            if result.outcome in (Outcome.ROTATED, Outcome.REUSED):
-                await conn.commit()
-            else:
-                await conn.rollback()
-        return result
+            yield conn
 
-    async def _finish_rotation(
-        self, conn: AsyncConnection, session_id: str, token_expires: datetime,
-        new_token: str, new_hash: str, *, now: datetime, ttl: int,
-    ) -> RotateResult:
-        if token_expires <= now:
-            return RotateResult(Outcome.INVALID)
-        # Checks the family is live and marks it used in one statement.
-        session = (
-            await conn.execute(_TOUCH_SESSION, {"b_session": session_id, "b_now": now})
-        ).first()
-        if session is None or session.username is None:
-            return RotateResult(Outcome.INVALID)
-        expires_at = min(now + timedelta(seconds=ttl), session.expires_at)
-        await conn.execute(_ADD_TOKEN, {
-            "token_hash": new_hash, "session_id": session_id, "created_at": now,
-            "expires_at": expires_at,
-        })
-        return RotateResult(
-            Outcome.ROTATED, session_id, session.user_id, new_token, expires_at,
-            session.username, list(session.roles),
-        )
-
-    async def _not_current(
-        self, conn: AsyncConnection, presented: str, presented_hash: str, now: datetime,
-        grace: int, audit: AuditEvent | None,
-    ) -> RotateResult:
-        old = (await conn.execute(rt.select().where(rt.c.token_hash == presented_hash))).first()
-        if old is None or old.used_at is None:
-            return RotateResult(Outcome.INVALID)
-        session = (await conn.execute(_session_with_user(old.session_id))).first()
-        if session is None or session.revoked_at is not None:
-            return RotateResult(Outcome.INVALID)
-        if grace > 0 and now - old.used_at <= timedelta(seconds=grace) and old.successor_hash:
-            successor = (
-                await conn.execute(rt.select().where(rt.c.token_hash == old.successor_hash))
-            ).first()
-            # Hand out the successor only while it is itself unused and alive; otherwise
-            # the old token is plain reuse.
-            if successor is not None and successor.used_at is None and successor.expires_at > now:
-                token = open_successor(old.successor_sealed, presented)
-                return RotateResult(
-                    Outcome.GRACE, session.id, session.user_id, token, successor.expires_at,
-                    session.username, list(session.roles),
-                )
-        await self._revoke(conn, [session.id], now)
-        if audit is not None:
-            await insert_event(
-                conn, audit.about(user_id=session.user_id, username=session.username,
-                                  session_id=session.id),
-            )
-        return RotateResult(Outcome.REUSED, session.id, session.user_id, username=session.username)
-
-    async def _revoke(self, conn: AsyncConnection, session_ids: list[str], now: datetime) -> None:
-        if not session_ids:
-            return
-        await conn.execute(
-            sessions.update()
-            .where(sessions.c.id.in_(session_ids), sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        for session_id in session_ids:
-            await record_revocation(
-                conn, kind=RevocationKind.SESSION, value=session_id, now=now,
-                expires_at=now + self._revocation_ttl,
-            )
-
-    async def revoke(
-        self, session_id: str, now: datetime, *, user_id: str | None = None,
-        audit: AuditEvent | None = None,
-    ) -> bool:
-        """Revoke one family; with ``user_id``, only if it belongs to that user. The
-        ``audit`` event commits with the revocation."""
-        query = sa.select(sessions.c.id).where(
-            sessions.c.id == session_id, sessions.c.revoked_at.is_(None)
-        )
-        if user_id is not None:
-            query = query.where(sessions.c.user_id == user_id)
-        async with self._db.begin() as conn:
-            found = (await conn.execute(query)).first()
-            if found is None:
-                return False
-            await self._revoke(conn, [session_id], now)
-            if audit is not None:
-                await insert_event(conn, audit)
-        return True
-
-    async def revoke_all(
-        self, user_id: str, now: datetime, *, keep: str | None = None,
-        audit: AuditEvent | None = None,
-    ) -> list[str]:
-        query = sa.select(sessions.c.id).where(
-            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
-        )
-        if keep is not None:
-            query = query.where(sessions.c.id != keep)
-        async with self._db.begin() as conn:
-            ids = list((await conn.execute(query)).scalars())
-            await self._revoke(conn, ids, now)
-            if audit is not None:
-                await insert_event(conn, audit)
-        return ids
-
-    async def session_of_token(self, token: str) -> tuple[str, str] | None:
+    async def session_of_token(self, token_hash: str) -> tuple[str, str] | None:
         """(session id, user id) of any refresh token ever issued, current or not."""
         query = (
             sa.select(sessions.c.id, sessions.c.user_id)
             .join(rt, rt.c.session_id == sessions.c.id)
-            .where(rt.c.token_hash == hash_refresh_token(token))
+            .where(rt.c.token_hash == token_hash)
         )
         async with self._db.connect() as conn:
             row = (await conn.execute(query)).first()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...errors import Conflict
-from ...revocation import RevocationKind
 from ..audit import AuditEvent
 from .audit import insert_event
 from .database import Database
-from .revocations import record_revocation
 from .tables import users
 
 
@@ -107,12 +106,9 @@ class UserStore:
         return _record(row) if row else None
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+        """A rehash at login (stronger parameters): nothing else changes with it."""
         async with self._db.begin() as conn:
-            await conn.execute(
-                users.update()
-                .where(users.c.id == user_id)
-                .values(password_hash=password_hash, updated_at=now)
-            )
+            await replace_password_hash(conn, user_id, password_hash, now)
 
     async def count(self) -> int:
         async with self._db.connect() as conn:
@@ -120,20 +116,20 @@ class UserStore:
             return int(result.scalar_one())
 
 
-async def delete_user(
-    db: Database, user_id: str, now: datetime, *, revocation_ttl: int,
-    audit: AuditEvent | None = None,
+async def delete_user(conn: AsyncConnection, user_id: str) -> bool:
+    """Delete a user with every session and token (FK cascade), in the caller's
+    transaction. False if there was no such user."""
+    deleted = await conn.execute(users.delete().where(users.c.id == user_id))
+    return bool(deleted.rowcount)
+
+
+async def replace_password_hash(
+    conn: AsyncConnection, user_id: str, password_hash: str, now: datetime
 ) -> bool:
-    """Delete a user with every session and token (FK cascade), and revoke the user's
-    outstanding access tokens, in one transaction (with the ``audit`` event)."""
-    async with db.begin() as conn:
-        deleted = await conn.execute(users.delete().where(users.c.id == user_id))
-        if deleted.rowcount == 0:
-            return False
-        await record_revocation(
-            conn, kind=RevocationKind.USER, value=user_id, now=now,
-            expires_at=now + timedelta(seconds=revocation_ttl),
-        )
-        if audit is not None:
-            await insert_event(conn, audit)
-    return True
+    """In the caller's transaction; False if there is no such user."""
+    updated = await conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(password_hash=password_hash, updated_at=now)
+    )
+    return bool(updated.rowcount)

@@ -10,7 +10,9 @@ from pydantic import AwareDatetime
 
 from ...errors import InvalidInput
 from ...fastapi import require_roles
+from ...verifier import Verifier
 from ..audit import AuditEventName
+from ..keyservice import KeyService
 from ..service import AuthService
 from .auth import client_info
 from .models import AdminUserOut, AuditEventOut, AuditPageOut, ErrorOut, KeyOut, RolesIn
@@ -25,11 +27,11 @@ def _actor(request: Request) -> str:
     return str(request.state.claims.sub)
 
 
-def admin_router(service: AuthService) -> APIRouter:
+def admin_router(service: AuthService, keys: KeyService, verifier: Verifier) -> APIRouter:
     router = APIRouter(
         prefix="/admin",
         tags=["admin"],
-        dependencies=[Depends(require_roles(service.verifier, ADMIN_ROLE))],
+        dependencies=[Depends(require_roles(verifier, ADMIN_ROLE))],
         responses={code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)},
     )
 
@@ -50,7 +52,7 @@ def admin_router(service: AuthService) -> APIRouter:
 
     @router.post("/keys/rotate", response_model=KeyOut)
     async def rotate_keys(request: Request) -> KeyOut:
-        kid = await service.keys.rotate_keys(actor_id=_actor(request), client=client_info(request))
+        kid = await keys.rotate_keys(actor_id=_actor(request), client=client_info(request))
         return KeyOut(kid=kid)
 
     @router.delete("/users/{user_id}", status_code=204)
@@ -69,7 +71,7 @@ def admin_router(service: AuthService) -> APIRouter:
         since: AwareDatetime | None = None,
     ) -> AuditPageOut:
         """Security events, newest first; page on with ``before=next_before``."""
-        found = await service.audit_store.page(
+        found = await service.audit_page(
             limit=limit + 1, before=before, user_id=user_id, event=event, since=_utc(since)
         )
         page = found[:limit]

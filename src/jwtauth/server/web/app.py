@@ -1,4 +1,5 @@
-"""The FastAPI application factory: wiring only, no decisions."""
+"""The FastAPI application factory: the routes and middleware over the parts that
+``wiring.Server`` builds; no decisions."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ from ...starlette import error_response, handle_auth_error
 from ..blog import blog_router
 from ..blog.store import PostStore
 from ..config import Settings, load_settings
-from ..service import AuthService
-from ..store import create_database
+from ..wiring import Server
 from .admin import admin_router
 from .auth import auth_router
 from .cors import CORS
@@ -28,6 +28,7 @@ from .docs import docs_router
 from .fastpath import FastPath
 from .headers import ErrorBoundary, SecurityHeaders, is_https
 from .limits import BodyLimit, HeaderLimit
+from .models import RULE_ERROR
 from .page import page_router
 
 log = logging.getLogger("jwtauth.http")
@@ -52,6 +53,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     # Only where and what: pydantic's "input" may hold a password and is never echoed.
     first = errors[0] if errors else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    if first.get("type") == RULE_ERROR:  # a core rule (accounts/rules.py): its own words,
+        # the same the command line prints
+        return error_response(InvalidInput(str(first.get("msg")), field=where or None))
     message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
     return error_response(InvalidInput(message, field=where or None))
 
@@ -78,19 +82,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], float] = time.time
 ) -> FastAPI:
-    settings = settings or load_settings()
-    db = create_database(settings.database_url, schema=settings.database_schema)
-    service = AuthService(settings, db, clock=clock)
+    server = Server(settings or load_settings(), clock=clock)
+    settings, service = server.settings, server.service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.upgrade()
-        await service.start()
+        await server.start()
         try:
             yield
         finally:
-            await service.stop()
-            await db.dispose()
+            await server.stop()
 
     app = FastAPI(
         title="jwtauth",
@@ -100,18 +101,19 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.server = server  # for the tests, which look inside
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.include_router(auth_router(service))
-    app.include_router(admin_router(service))
+    app.include_router(auth_router(service, server.verifier))
+    app.include_router(admin_router(service, server.keys, server.verifier))
     app.include_router(discovery_router(service))
-    app.include_router(blog_router(service.verifier, PostStore(db.engine)))
+    app.include_router(blog_router(server.verifier, PostStore(server.db.engine)))
     app.include_router(page_router(service))
     app.include_router(docs_router(app.openapi_url or "/openapi.json", app.title))
     # Innermost of the middlewares: the hot routes get every outer layer's headers too.
-    app.add_middleware(FastPath, verifier=service.verifier)
+    app.add_middleware(FastPath, verifier=server.verifier)
     # Outside the fast path, so oversized requests are refused before any route runs.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from ...claims import Claims
 from ...errors import Forbidden, InvalidGrant, InvalidToken, MissingToken
 from ...fastapi import bearer_token, current_claims
+from ...verifier import Verifier
 from ..service import AuthService, ClientInfo, TokenPair
 from . import browser
 from .fastpath import check_headers, profile
@@ -51,9 +52,9 @@ def _token_response(
     return response
 
 
-def auth_router(service: AuthService) -> APIRouter:
+def auth_router(service: AuthService, verifier: Verifier) -> APIRouter:
     router = APIRouter(responses=_ERRORS)  # type: ignore[arg-type]
-    claims_of = current_claims(service.verifier)
+    claims_of = current_claims(verifier)
     CurrentClaims = Annotated[Claims, Depends(claims_of)]
 
     @router.post("/auth/register", status_code=201, response_model=UserOut, tags=["accounts"])
@@ -87,7 +88,7 @@ def auth_router(service: AuthService) -> APIRouter:
         failure: InvalidToken | None = None
         if request.headers.get("authorization"):
             try:
-                claims = service.verifier.verify_sync(bearer_token(request))
+                claims = verifier.verify_sync(bearer_token(request))
             except InvalidToken as exc:
                 failure = exc
         refresh_token = body.refresh_token if body is not None else None

@@ -43,7 +43,7 @@ def discovery_router(service: AuthService) -> APIRouter:
 
     @router.get("/healthz")
     async def healthz() -> Response:
-        if await service.db.ping():
+        if await service.ping():
             return JSONResponse({"status": "ok"})
         return JSONResponse(
             {

@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from ...errors import InvalidInput
+from ..accounts import rules
 from ..passwords import MAX_LENGTH, MIN_LENGTH
 
-Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
+T = TypeVar("T")
+RULE_ERROR = "jwtauth_rule"  # web/app.py answers these with the rule's own InvalidInput
+
+
+def _rule(check: Callable[[T], T]) -> AfterValidator:
+    """A core rule as a pydantic validator: the API refuses with the rule's message."""
+
+    def validate(value: T) -> T:
+        try:
+            return check(value)
+        except InvalidInput as exc:
+            raise PydanticCustomError(RULE_ERROR, "{message}", {"message": exc.message}) from None
+
+    return AfterValidator(validate)
+
+
+# The schemas show the rules' patterns: the OpenAPI document promises what the core checks.
+Username = Annotated[
+    str, _rule(rules.validate_username),
+    WithJsonSchema({"type": "string", "pattern": rules.USERNAME_PATTERN}),
+]
 NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
-Role = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-# No \s: Python, Rust and JSON Schema (ECMA-262) regexes disagree on what it matches (U+0085),
-# and the OpenAPI document must promise exactly what the server accepts.
+Roles = Annotated[
+    list[str], _rule(rules.validate_roles),
+    WithJsonSchema({
+        "type": "array", "maxItems": rules.MAX_ROLES,
+        "items": {"type": "string", "pattern": rules.ROLE_PATTERN},
+    }),
+]
 Email = Annotated[
-    str,
-    StringConstraints(
-        max_length=320, pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+$"
-    ),
+    str, _rule(rules.validate_email),
+    WithJsonSchema({
+        "type": "string", "maxLength": rules.EMAIL_MAX_LENGTH, "pattern": rules.EMAIL_PATTERN,
+    }),
 ]
 
 
@@ -33,7 +61,9 @@ class LoginIn(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    # Any string: one the server never issued, of any length, is invalid_grant (API.md),
+    # answered by the sessions module without a lookup.
+    refresh_token: str | None = None
 
 
 class PasswordIn(BaseModel):
@@ -42,7 +72,7 @@ class PasswordIn(BaseModel):
 
 
 class RolesIn(BaseModel):
-    roles: Annotated[list[Role], Field(max_length=32)]
+    roles: Roles
 
 
 class UserOut(BaseModel):

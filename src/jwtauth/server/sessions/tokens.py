@@ -1,4 +1,4 @@
-"""Refresh tokens: opaque, random, stored only as hashes.
+"""Refresh-token primitives: opaque, random, stored only as hashes.
 
 A successor token is also kept *sealed* with the token it replaced, so that within the
 reuse grace window the same successor can be handed to a second tab that presents the
@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
-from dataclasses import dataclass
 
 TOKEN_BYTES = 32  # 256 bits of randomness (API.md: at least 256)
 _SEAL_LABEL = b"jwtauth refresh successor v1"
@@ -42,11 +42,11 @@ def open_successor(sealed: str, presented: str) -> str:
     return base64.urlsafe_b64encode(plain).decode().rstrip("=")
 
 
-@dataclass(frozen=True, slots=True)
-class Rotation:
-    """The outcome of presenting a refresh token."""
+# What any token we issue looks like (base64url; 43 characters today). Anything else is
+# refused before it is hashed or looked up: an access token, a 100 kB string, text that
+# is not ASCII (API.md: a bad refresh token is invalid_grant, whatever its shape).
+_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
-    user_id: str
-    session_id: str
-    token: str  # the refresh token the client must use next
-    expires_in: int
+
+def is_refresh_token_shaped(value: str) -> bool:
+    return _SHAPE.fullmatch(value) is not None
