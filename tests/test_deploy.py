@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import PASSWORD, free_port, unavailable
+from conftest import PASSWORD, LiveProcess, free_port, unavailable
 
 yaml = pytest.importorskip("yaml")
 
@@ -432,12 +432,7 @@ def nginx_in_front(live_server: Any, tmp_path: Path) -> Iterator[tuple[str, Echo
                 time.sleep(0.1)
         yield base, app
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        LiveProcess(base, process, log).stop()
         app.close()
 
 

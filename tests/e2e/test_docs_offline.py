@@ -12,22 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import unavailable
+# Debian's Chromium, launched the way the sign-in page's browser tests launch it.
+from test_browser import browser  # noqa: F401 (a fixture)
 
 try:
-    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
-except ImportError:  # the test extra is not installed
-    sync_playwright = None
+    from playwright.sync_api import Browser, Page, Route, expect
+except ImportError:  # the test extra is not installed; the browser fixture says so
+    pass
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # Runs before any page script: every violation the page meets becomes a console line.
 REPORT_VIOLATIONS = """
@@ -35,19 +32,6 @@ document.addEventListener('securitypolicyviolation', (e) => console.error(
   'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI + ' at ' + e.sourceFile +
   ':' + e.lineNumber));
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        unavailable("Playwright for Python", "not installed: pip install -e '.[test]'")
-    if not CHROMIUM.exists():
-        unavailable(f"Chromium at {CHROMIUM}", "not installed: apt-get install chromium")
-    with sync_playwright() as playwright:
-        # Debian's Chromium, never `playwright install`'s download.
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
@@ -64,7 +48,7 @@ class Offline:
 
 
 @pytest.fixture
-def offline(browser: Browser) -> Iterator[Offline]:
+def offline(browser: Browser) -> Iterator[Offline]:  # noqa: F811 (the fixture above)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     state = Offline(page)
