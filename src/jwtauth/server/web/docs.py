@@ -63,8 +63,8 @@ SWAGGER_POLICY = "; ".join((*_COMMON, "style-src 'self'"))
 
 
 # The one stylesheet ReDoc's bundle inserts as it loads, before any nonce can reach it: its
-# element is added empty, then filled, and each state is checked (tests/test_api_docs.py
-# sees a violation if a new version changes it).
+# element is added empty, then filled, and each state is checked. A new ReDoc that changes
+# it shows as a violation in tests/e2e/test_docs_offline.py.
 REDOC_STYLE_HASHES = (
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # the empty element
     "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar's CSS
