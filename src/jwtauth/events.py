@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -48,6 +48,8 @@ RETRY_FIRST = 0.05
 RETRY_MAX = 0.5  # a follower is back within half a second of Redis
 _HALT_TIMEOUT = 2.0
 MIN_STALENESS = 3.0  # a follower confirms once per _BLOCK_MS when all is well
+_POOL_SIZE = 64
+_POOL_WAIT = 2.0  # seconds a command may wait for a free connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +88,21 @@ class StreamKeys:
 
 def connect(url: str, *, name: str, follower: bool = False) -> Redis:
     """A Redis client (no connection is made until first use). A follower's client never
-    retries by itself: the follower must see every break, as events may be missed then."""
-    return Redis.from_url(
+    retries by itself: the follower must see every break, as events may be missed then.
+
+    The pool waits for a free connection rather than failing: a burst of logins beyond
+    the pool size must queue for a moment, not look like a Redis outage (which would put
+    the login limits on the per-process fallback)."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=_POOL_SIZE,
+        timeout=_POOL_WAIT,
         client_name=name,
         socket_connect_timeout=2.0,
         socket_timeout=_READ_TIMEOUT if follower else 2.0,
         retry=Retry(NoBackoff(), 0 if follower else 1),
     )
+    return Redis.from_pool(pool)
 
 
 class Worker:

@@ -32,7 +32,7 @@ from ..revocation import RevocationKind, RevocationList
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .ratelimit import LoginLimiter
+    from .ratelimit import MemoryLoginLimiter
     from .ratelimit_redis import RedisLoginLimiter, RedisWindowLimiter
     from .store.revocations import RevocationLog
 
@@ -128,7 +128,7 @@ class EventBus:
         self._tasks: list[asyncio.Task[None]] = []
 
     def login_limiter(
-        self, settings: Settings, fallback: LoginLimiter, clock: Callable[[], float]
+        self, settings: Settings, fallback: MemoryLoginLimiter, clock: Callable[[], float]
     ) -> RedisLoginLimiter:
         from .ratelimit_redis import RedisLoginLimiter
 

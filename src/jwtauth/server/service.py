@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ..claims import Claims
-from ..errors import InvalidCredentials, InvalidGrant, NotFound, RateLimited, WrongPassword
+from ..errors import InvalidCredentials, InvalidGrant, NotFound, WrongPassword
 from ..keys import Keyring
 from ..revocation import RevocationKind, RevocationList
 from ..tokens import ClaimsPolicy
 from ..verifier import Verifier
+from .attempts import admit
 from .audit import AuditEventName as Audit
 from .audit import Auditor
 from .config import Settings
@@ -99,9 +100,8 @@ class AuthService:
             limit=settings.register_max_per_address, window=settings.register_window,
             clock=clock,
         )
-        self.limiter: LoginLimiter = limiter or MemoryLoginLimiter(
-            LoginPolicy.from_settings(settings), clock=clock
-        )
+        memory_limiter = MemoryLoginLimiter(LoginPolicy.from_settings(settings), clock=clock)
+        self.limiter: LoginLimiter = limiter or memory_limiter
         # Several instances (JWTAUTH_REDIS_URL): eventbus.py, ratelimit_redis.py.
         self.events: EventBus | None = None
         self._poll_now = asyncio.Event()
@@ -110,7 +110,7 @@ class AuthService:
 
             self.events = EventBus(settings, self.revocations)
             if limiter is None:
-                self.limiter = self.events.login_limiter(settings, self.limiter, clock)
+                self.limiter = self.events.login_limiter(settings, memory_limiter, clock)
             self.registrations = self.events.registration_limiter(settings, clock)
         self.meta = MetaStore(db)
         self.users = UserStore(db)
@@ -251,18 +251,10 @@ class AuthService:
         return user
 
     async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
-        try:
-            await self.limiter.check(client.address, username)
-        except RateLimited as exc:
-            await self.audit.record(
-                Audit.LOGIN_RATE_LIMITED, username=username, client=client,
-                detail={"retry_after": exc.retry_after},
-            )
-            raise
+        attempt = await admit(self.limiter, self.audit, username, client)
         user = await self.users.by_username(username)
         ok, new_hash = await self.hasher.verify(user.password_hash if user else None, password)
         if not ok or user is None:
-            await self.limiter.failed(client.address, username)
             # The attempted name (never the password); the same write whether or not
             # the account exists, so the audit adds no timing difference.
             await self.audit.record(
@@ -270,7 +262,7 @@ class AuthService:
                 client=client,
             )
             raise InvalidCredentials()
-        await self.limiter.succeeded(client.address, username)
+        await self.limiter.succeeded(attempt)
         if new_hash is not None:
             await self.users.set_password_hash(user.id, new_hash, self.now())
         token = new_refresh_token()
@@ -375,9 +367,20 @@ class AuthService:
         user = await self.users.by_id(claims.sub)
         if user is None:
             raise InvalidCredentials()
+        # The current password counts in the login limits: no side door for guessing.
+        attempt = None if client is None else await admit(
+            self.limiter, self.audit, user.username, client, user_id=user.id,
+            via="password_change",
+        )
         ok, _ = await self.hasher.verify(user.password_hash, current)
         if not ok:
+            await self.audit.record(
+                Audit.PASSWORD_CHANGE_FAILED, user_id=user.id, username=user.username,
+                session_id=claims.sid, client=client,
+            )
             raise WrongPassword()
+        if attempt is not None:
+            await self.limiter.succeeded(attempt)
         validate_new_password(new, username=user.username)
         await self.users.set_password_hash(user.id, await self.hasher.hash(new), self.now())
         event = self.audit.event(
