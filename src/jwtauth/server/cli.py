@@ -21,6 +21,7 @@ from .config import Settings, load_settings
 from .logs import format_line, logging_config, setup_logging
 from .service import AuthService
 from .store import Database, create_database
+from .store.database import MigrationBlocked
 
 T = TypeVar("T")
 
@@ -47,8 +48,14 @@ def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T
 
     try:
         return asyncio.run(main())
+    except MigrationBlocked as exc:
+        raise _Blocked(exc.message) from exc
     except AuthError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+class _Blocked(click.ClickException):
+    exit_code = 2  # the schema needs the operator's decision (migration 0004)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,6 +20,11 @@ from ..logs import protect_secret_loggers
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class MigrationBlocked(ConfigError):
+    """A migration found data it cannot convert without the operator's decision; it
+    changed nothing (``jwtauth db upgrade`` exits with status 2)."""
+
+
 def async_url(url: str) -> URL:
     """The user's SQLAlchemy URL with the async driver picked for them."""
     try:
@@ -49,15 +54,16 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    async def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied (idempotent)."""
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply every Alembic migration up to ``revision`` not yet applied (idempotent).
+        ``MigrationBlocked`` if one finds data it cannot migrate; nothing changes then."""
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Several instances starting together: one migrates, the others wait.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7305198241)"))
                 if self.schema:  # validated as an identifier by Settings
                     await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            await conn.run_sync(_run_alembic_upgrade)
+            await conn.run_sync(_run_alembic_upgrade, revision)
 
     async def ping(self) -> bool:
         try:
@@ -95,14 +101,14 @@ class Database:
                 yield
 
 
-def _run_alembic_upgrade(connection: Connection) -> None:
+def _run_alembic_upgrade(connection: Connection, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def _touch_private(path: Path) -> None:
@@ -150,4 +156,4 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
     return Database(engine, sqlite_path=None, schema=schema)
 
 
-__all__ = ["AsyncConnection", "Database", "async_url", "create_database"]
+__all__ = ["AsyncConnection", "Database", "MigrationBlocked", "async_url", "create_database"]
