@@ -29,6 +29,7 @@ from .fastpath import FastPath
 from .headers import ErrorBoundary, SecurityHeaders, is_https
 from .limits import BodyLimit, HeaderLimit
 from .page import page_router
+from .wellformed import WellFormed
 
 log = logging.getLogger("jwtauth.http")
 
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(docs_router(app.openapi_url or "/openapi.json", app.title))
     # Innermost of the middlewares: the hot routes get every outer layer's headers too.
     app.add_middleware(FastPath, verifier=service.verifier)
+    app.add_middleware(WellFormed)  # I-JSON bodies, no U+0000 in paths (inside BodyLimit)
     # Outside the fast path, so oversized requests are refused before any route runs.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
