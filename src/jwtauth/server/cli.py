@@ -22,6 +22,7 @@ from .logs import format_line, logging_config, setup_logging
 from .service import AuthService
 from .store import Database, create_database
 from .store.database import MigrationBlocked
+from .terminal import printable
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
 
 def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T]]) -> T:
@@ -49,9 +50,9 @@ def _run(settings: Settings, work: Callable[[AuthService, Database], Awaitable[T
     try:
         return asyncio.run(main())
     except MigrationBlocked as exc:
-        raise _Blocked(exc.message) from exc
+        raise _Blocked(printable(exc.message)) from exc
     except AuthError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
 
 class _Blocked(click.ClickException):
@@ -82,7 +83,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     try:
         settings.validate_for_serving()
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
     async def prepare(service: AuthService, db: Database) -> None:
         await service.keys.reload_keys()
@@ -156,7 +157,7 @@ def user_create(name: str, roles: tuple[str, ...], email: str | None, password_s
         return created.id
 
     user_id = _run(_settings(), create)
-    click.echo(f"created {name} ({user_id}) with roles {','.join(all_roles)}")
+    click.echo(printable(f"created {name} ({user_id}) with roles {','.join(all_roles)}"))
 
 
 @user.command("list")
@@ -168,10 +169,10 @@ def user_list(limit: int) -> None:
         return await service.list_users(limit=limit, offset=0)
 
     for record in _run(_settings(), page):
-        click.echo(
+        click.echo(printable(
             f"{record.id}  {record.username:<24} {','.join(record.roles):<20} "
             f"{record.created_at.isoformat()}"
-        )
+        ))
 
 
 def _find(service: AuthService, name: str) -> Awaitable[Any]:
@@ -187,10 +188,10 @@ def user_set_roles(name: str, roles: tuple[str, ...]) -> None:
     async def change(service: AuthService, db: Database) -> list[str]:
         found = await _find(service, name)
         if found is None:
-            raise click.ClickException(f"no user named {name}")
+            raise click.ClickException(printable(f"no user named {name}"))
         return (await service.set_roles(found.id, list(roles))).roles
 
-    click.echo(f"{name}: roles {','.join(_run(_settings(), change))}")
+    click.echo(printable(f"{name}: roles {','.join(_run(_settings(), change))}"))
 
 
 @user.command("delete")
@@ -204,11 +205,11 @@ def user_delete(name: str, yes: bool) -> None:
     async def remove(service: AuthService, db: Database) -> None:
         found = await _find(service, name)
         if found is None:
-            raise click.ClickException(f"no user named {name}")
+            raise click.ClickException(printable(f"no user named {name}"))
         await service.delete_user(found.id)
 
     _run(_settings(), remove)
-    click.echo(f"deleted {name}")
+    click.echo(printable(f"deleted {name}"))
 
 
 @main.group()
@@ -225,10 +226,10 @@ def keys_list() -> None:
 
     for record in _run(_settings(), records):
         sealed = "sealed" if record.sealed else "plain"
-        click.echo(
+        click.echo(printable(
             f"{record.kid}  {record.alg:<6} {record.state:<9} {sealed:<6} "
             f"created {record.created_at.isoformat()}"
-        )
+        ))
 
 
 @keys.command("rotate")
@@ -241,7 +242,7 @@ def keys_rotate(lead: int) -> None:
         await service.keys.reload_keys()
         return await service.keys.rotate_keys(lead=lead)
 
-    click.echo(_run(_settings(), rotate))
+    click.echo(printable(_run(_settings(), rotate)))
 
 
 @keys.command("import")
@@ -255,13 +256,13 @@ def keys_import(pem_file: Any, lead: int) -> None:
     try:
         key = key_from_private_pem(pem_file.read())
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
     async def add(service: AuthService, db: Database) -> str:
         await service.keys.reload_keys()
         return await service.keys.import_key(key, lead=lead)
 
-    click.echo(_run(_settings(), add))
+    click.echo(printable(_run(_settings(), add)))
 
 
 @keys.command("export-public")
@@ -282,8 +283,9 @@ def audit() -> None:
 
 
 def _audit_line(event: AuditEvent) -> str:
+    # printable: an attempted username may hold a newline (a forged line) or ESC.
     who = f"{event.username or '-'} ({event.user_id or '-'})"
-    return (
+    return printable(
         f"{event.created_at.isoformat()}  #{event.id}  {event.event.value:<20} user={who} "
         f"ip={event.client_ip or '-'} session={event.session_id or '-'} "
         f"actor={event.actor_id or '-'} {json.dumps(event.detail, sort_keys=True)}"

@@ -9,8 +9,9 @@ replaces every such character with a visible escape: ``\\n``, ``\\x1b``, ``\\u20
 
 Escaped: C0 controls (U+0000-U+001F, tab and newline included: one record is one line),
 DEL (U+007F), C1 controls (U+0080-U+009F), and the bidi controls U+061C, U+200E, U+200F,
-U+202A-U+202E and U+2066-U+2069. JSON output needs none of this: JSON escapes the C0
-controls itself and ``json.dumps``' default ``ensure_ascii`` escapes the rest.
+U+202A-U+202E and U+2066-U+2069. JSON output needs none of this when dumped with
+``json.dumps``' default ``ensure_ascii``; JSON dumped without it (the JSON log lines, which
+keep other non-ASCII text readable) goes through ``printable_json``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,21 @@ _ESCAPES = {
 }
 
 
+# For JSON text that was dumped with ensure_ascii=False (the JSON log lines): JSON has
+# escaped the C0 controls already; these may only occur inside strings, where a \u
+# escape means the same character.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in _CODEPOINTS if code >= 0x7F}
+
+
 def printable(text: str) -> str:
     """``text`` with every control and bidi character written as a visible escape."""
     return text.translate(_ESCAPES)
 
 
-__all__ = ["printable"]
+def printable_json(text: str) -> str:
+    """JSON text with DEL, the C1 controls and the bidi controls as ``\\u`` escapes:
+    the same JSON value, and nothing a terminal would act on."""
+    return text.translate(_JSON_ESCAPES)
+
+
+__all__ = ["printable", "printable_json"]
