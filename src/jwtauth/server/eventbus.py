@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..events import (
     BATCH,
@@ -53,6 +53,16 @@ async def add_events(redis: Redis, keys: StreamKeys, events: list[Event], retent
                 # Exact trimming: few entries go at a time, and the stream stays as documented.
                 pipe.xadd(keys.stream, event.fields(), minid=oldest, approximate=False)
             await pipe.execute()
+
+
+async def mark_complete(redis: Redis, keys: StreamKeys) -> None:
+    """Put the completeness marker on the stream (events.py): a consumer group, so that
+    it goes wherever the stream goes. Idempotent: another server may have just made it."""
+    try:
+        await redis.xgroup_create(keys.stream, keys.group, id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
 class EventPublisher(Worker):
@@ -160,8 +170,8 @@ class EventBus:
                 Event(r.kind, r.value, r.expires_at.timestamp()) for r in records if r.kind != KEYS
             ]
             await add_events(redis, self.keys, events, self._retention)
-            # Set only after every event is in: a follower that sees it is complete.
-            await redis.set(self.keys.marker, str(int(time.time())))
+            # Made only after every event is in: a follower that sees it is complete.
+            await mark_complete(redis, self.keys)
             log.info("copied %d live revocation(s) into Redis", len(events))
             return True
 
