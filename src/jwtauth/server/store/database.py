@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ...errors import ConfigError
+from ..files import require_private, sqlite_files
 from ..logs import protect_secret_loggers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -129,6 +130,8 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
             raise ConfigError("an in-memory SQLite database cannot be shared; name a file")
         path = Path(db_name).resolve()
         _touch_private(path)
+        for existing in sqlite_files(path):  # whichever entry point opens it
+            require_private(existing)
         engine = create_async_engine(
             target.set(database=str(path)), echo=echo, hide_parameters=True,
             connect_args={"timeout": 30},
