@@ -76,6 +76,8 @@ def error_parts(error: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"'
     elif isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unavailable) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, InvalidInput) and error.field:
         body["field"] = error.field
     if status in (401, 403):

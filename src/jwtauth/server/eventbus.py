@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -29,6 +28,7 @@ from ..events import (
     connect,
 )
 from ..revocation import RevocationKind, RevocationList
+from .store.outage import STORE_ERRORS
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -163,7 +163,7 @@ class EventBus:
         async def seed(redis: Redis) -> bool:
             try:
                 records = await revocation_log.active(now())
-            except (OSError, sa.exc.SQLAlchemyError) as exc:
+            except STORE_ERRORS as exc:  # asyncpg's own too: they would end the follower
                 log.warning("cannot refill Redis, no database: %s", type(exc).__name__)
                 return False
             events = [

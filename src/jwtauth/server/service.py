@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from ..claims import Claims
 from ..errors import InvalidCredentials, InvalidGrant, NotFound, WrongPassword
 from ..keys import Keyring
@@ -35,6 +33,7 @@ from .sessions import new_refresh_token
 from .store import Database
 from .store.audit import AuditStore
 from .store.meta import MetaStore
+from .store.outage import STORE_ERRORS
 from .store.revocations import KEYS_CHANGED, RevocationLog
 from .store.sessions import Outcome, SessionRecord, SessionStore
 from .store.users import UserRecord, UserStore, delete_user
@@ -210,8 +209,8 @@ class AuthService:
                 if keys_changed:
                     await self.keys.reload_keys()
                 handled_key_news = key_news
-            except (OSError, sa.exc.SQLAlchemyError) as exc:
-                log.warning("revocation log unreachable: %s", type(exc).__name__)
+            except STORE_ERRORS as exc:
+                self.db.health.failed(exc)  # logged once per outage, not every poll
 
     async def prune_audit(self) -> int:
         """Apply JWTAUTH_AUDIT_RETENTION (run by the maintenance loop). 0 keeps all."""

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ...errors import ConfigError
 from ..files import require_private, sqlite_files
 from ..logs import protect_secret_loggers
+from .outage import STORE_ERRORS, StoreHealth
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,6 +50,8 @@ class Database:
         self.engine = engine
         self.sqlite_path = sqlite_path
         self.schema = schema
+        self.health = StoreHealth()  # outages: logged once each way (store/outage.py)
+        self.health.watch(engine)
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
@@ -71,7 +74,8 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
             return True
-        except (OSError, sa.exc.SQLAlchemyError):
+        except STORE_ERRORS as exc:
+            self.health.failed(exc)
             return False
 
     async def dispose(self) -> None:

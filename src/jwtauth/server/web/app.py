@@ -28,6 +28,7 @@ from .docs import docs_router
 from .fastpath import FastPath
 from .headers import ErrorBoundary, SecurityHeaders, is_https
 from .limits import BodyLimit, HeaderLimit
+from .outage import install_outage_handler
 from .page import page_router
 from .wellformed import WellFormed
 
@@ -105,6 +106,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    install_outage_handler(app, db.health)  # the store down: 503, logged once (outage.py)
     app.include_router(auth_router(service))
     app.include_router(admin_router(service))
     app.include_router(discovery_router(service))
