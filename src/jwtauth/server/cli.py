@@ -106,6 +106,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=settings.trusted_proxies is not None,
         forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
+        http="jwtauth.server.web.deadlines:DeadlineProtocol",  # header/body deadlines
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level, settings.log_format),
     )
