@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 from tcp_proxy import TcpProxy
 
@@ -25,6 +24,7 @@ from conftest import (
     PASSWORD,
     POSTGRES_URL,
     LiveProcess,
+    _drop_schema,
     _probe_postgres,
     free_port,
     server_env,
@@ -56,15 +56,7 @@ def proxied_server(tmp_path: Path) -> Iterator[tuple[LiveProcess, TcpProxy]]:
     finally:
         live.stop()
         proxy.close()
-        asyncio.run(_drop(schema))
-
-
-async def _drop(schema: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+        asyncio.run(_drop_schema(schema))
 
 
 class KeepAlive:
