@@ -217,3 +217,37 @@ async def test_two_apps_on_one_database_accept_each_others_tokens(
             response = await api.client.get("/users/me", headers=tokens.headers)
             assert response.status_code == 200, response.text
             assert response.json()["username"] == "alice"
+
+
+# -- nothing request-dependent in what caches keep (issue 13, point 4) ------------------
+
+FORGED = [
+    {"Host": "evil.example"},
+    {"Host": "evil.example:8443", "X-Forwarded-Host": "evil.example",
+     "X-Forwarded-Proto": "http", "Forwarded": "host=evil.example;proto=http"},
+]
+
+
+@pytest.mark.parametrize("issuer", [ISSUER, None], ids=["configured", "recorded"])
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/jwks.json"])
+async def test_a_forged_host_changes_nothing_in_the_well_known_documents(
+    make_api: AppFactory, issuer: str | None, path: str
+) -> None:
+    # Without JWTAUTH_PUBLIC_URL (make_api leaves it unset); "recorded": no issuer set
+    # either, so the first server on the database records its own address.
+    api = await make_api(issuer=issuer)
+    plain = await api.client.get(path)
+    assert plain.status_code == 200
+    assert plain.headers["cache-control"].startswith("public")
+    assert "vary" not in plain.headers
+    for headers in FORGED:
+        forged = await api.client.get(path, headers=headers)
+        assert forged.content == plain.content, headers
+        assert dict(forged.headers) == dict(plain.headers)
+        assert b"evil" not in forged.content
+    if path.endswith("openid-configuration"):
+        config = plain.json()
+        expected = issuer or "http://127.0.0.1:8000"
+        assert config["issuer"] == expected
+        for name in ("jwks_uri", "token_endpoint", "revocation_endpoint"):
+            assert config[name].startswith(expected + "/"), (name, config[name])

@@ -74,10 +74,34 @@ def redis_user(redis_prefix: str) -> Any:
 
 
 def mark_complete(prefix: str) -> None:
-    """What a server does after copying the database log into Redis."""
+    """What a server does after copying the database log into Redis: the marker on the
+    stream. Also the separate marker key servers used to set (``events:complete``), as
+    one left behind would be: nothing may trust it."""
     client = redis.Redis.from_url(REDIS_URL)
-    client.set(StreamKeys.for_prefix(prefix).marker, "1")
+    keys = StreamKeys.for_prefix(prefix)
+    try:
+        client.xgroup_create(keys.stream, keys.group, id="$", mkstream=True)
+    except redis.ResponseError as exc:
+        assert "BUSYGROUP" in str(exc)
+    client.set(prefix + "events:complete", "1")
     client.close()
+
+
+def has_marker(client: redis.Redis, keys: StreamKeys) -> bool:
+    try:
+        groups = client.xinfo_groups(keys.stream)
+    except redis.ResponseError:
+        return False
+    return any(group["name"] == keys.group.encode() for group in groups)
+
+
+def lose_stream(prefix: str) -> None:
+    """A stray DEL, an eviction: the stream goes, every other key stays."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert client.delete(StreamKeys.for_prefix(prefix).stream) == 1
+    finally:
+        client.close()
 
 
 # -- a feed for another service ----------------------------------------------------------
@@ -201,7 +225,7 @@ async def test_a_server_refills_redis_after_it_lost_its_data(
     keys = StreamKeys.for_prefix(redis_prefix)
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        await eventually(lambda: _exists(client, keys.marker), within=3)
+        await eventually(lambda: _has_marker(client, keys), within=3)
     finally:
         client.close()
     feed = make_feed()
@@ -209,8 +233,8 @@ async def test_a_server_refills_redis_after_it_lost_its_data(
     assert await refusal(verifier_for(server, feed), alice) == "revoked"
 
 
-async def _exists(client: redis.Redis, key: str) -> bool:
-    return bool(client.exists(key))
+async def _has_marker(client: redis.Redis, keys: StreamKeys) -> bool:
+    return has_marker(client, keys)
 
 
 async def test_a_feed_ignores_malformed_entries(
@@ -252,6 +276,101 @@ async def test_entries_older_than_any_token_they_concern_are_trimmed(redis_prefi
     finally:
         client.close()
         await async_client.aclose()
+
+
+# -- the stream lost, its marker with it (issue 13, point 8) -------------------------------
+
+
+async def never_accepted_until_revoked(verifier: Verifier, tokens: Tokens, within: float
+                                       ) -> list[str | None]:
+    """Poll until the token is refused as revoked; every answer on the way."""
+    seen: list[str | None] = []
+    started = time.monotonic()
+    while not seen or seen[-1] != "revoked":
+        assert time.monotonic() - started < within, seen[-5:]
+        seen.append(await refusal(verifier, tokens))
+        assert seen[-1] is not None, "a logged-out token was accepted"
+        await asyncio.sleep(0.01)
+    return seen
+
+
+async def test_a_feed_refuses_every_token_once_the_stream_alone_is_lost(
+    redis_prefix: str, make_api: AppFactory, make_feed: FeedFactory
+) -> None:
+    plain = await make_api()  # signs tokens; no server follows this prefix to refill it
+    alice, bob = await plain.signup("alice"), await plain.signup("bob")
+    sid = (await plain.client.get("/users/me", headers=alice.headers)).json()["session_id"]
+    client = connect(REDIS_URL, name="jwtauth-test")
+    try:
+        await add_events(client, StreamKeys.for_prefix(redis_prefix),
+                         [Event("sid", sid, time.time() + 600)], retention=960)
+    finally:
+        await client.aclose()
+    mark_complete(redis_prefix)
+    feed = make_feed(max_staleness=3)
+    assert await feed.start()
+    verifier = verifier_for(plain, feed)
+    assert await refusal(verifier, alice) == "revoked"
+    assert await refusal(verifier, bob) is None
+    lose_stream(redis_prefix)  # the old separate marker key survives it
+    later = make_feed(max_staleness=3)
+    assert not await later.start(wait=1.5)
+    assert await refusal(verifier_for(plain, later), alice) == "revocations unavailable"
+    await eventually(lambda: _is_refused(verifier, bob, "revocations unavailable"), within=5)
+
+
+async def test_a_server_refills_a_lost_stream_and_a_fresh_feed_never_trusts_it_meanwhile(
+    redis_prefix: str, make_api: AppFactory, make_feed: FeedFactory
+) -> None:
+    server = await make_api(redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    alice = await server.signup("alice")
+    assert (await server.client.post("/auth/logout", headers=alice.headers)).status_code == 204
+    first = make_feed(max_staleness=3)
+    assert await first.start()
+    await eventually(lambda: _is_refused(verifier_for(server, first), alice, "revoked"))
+    lose_stream(redis_prefix)
+    fresh = make_feed(max_staleness=3)
+    start = asyncio.create_task(fresh.start(wait=5))
+    seen = await never_accepted_until_revoked(verifier_for(server, fresh), alice, within=5)
+    assert await start
+    assert seen[-1] == "revoked"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = StreamKeys.for_prefix(redis_prefix)
+        assert has_marker(client, keys)
+        assert any(f[b"v"].decode() != "" for _id, f in client.xrange(keys.stream))
+    finally:
+        client.close()
+    assert await refusal(verifier_for(server, first), alice) == "revoked"
+
+
+async def test_a_feed_rereads_a_refilled_stream_whose_ids_went_back(
+    redis_prefix: str, make_api: AppFactory, make_feed: FeedFactory
+) -> None:
+    # A failover to a Redis whose clock is behind: the refilled stream's ids may sit
+    # below the last id a feed read. The marker's new filling makes it start over.
+    plain = await make_api()
+    alice = await plain.signup("alice")
+    sid = (await plain.client.get("/users/me", headers=alice.headers)).json()["session_id"]
+    mark_complete(redis_prefix)
+    feed = make_feed(max_staleness=3)
+    assert await feed.start()
+    keys = StreamKeys.for_prefix(redis_prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.xadd(keys.stream, {"k": "keys", "v": "k1", "u": f"{time.time() + 60:.3f}"})
+        await eventually(lambda: _read_past(feed, "0-0"))
+        lose_stream(redis_prefix)
+        until = f"{time.time() + 600:.3f}"
+        client.xadd(keys.stream, {"k": "sid", "v": sid, "u": until}, id="1-1")
+        client.xgroup_create(keys.stream, keys.group, id="$")
+    finally:
+        client.close()
+    await eventually(lambda: _is_refused(verifier_for(plain, feed), alice, "revoked"), within=3)
+
+
+async def _read_past(feed: RevocationFeed, entry_id: str) -> bool:
+    return feed.follower.last_id not in (entry_id, entry_id.encode())
 
 
 # -- key changes -------------------------------------------------------------------------

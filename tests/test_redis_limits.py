@@ -4,6 +4,7 @@ per-process limits while Redis is unreachable."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -48,26 +49,25 @@ async def make_limiter(redis_prefix: str) -> AsyncIterator[LimiterFactory]:
 
 
 async def retry_after(limiter: LoginLimiter, address: str, username: str) -> int | None:
+    """The Retry-After of a refused attempt, or None: admitted (and so counted)."""
     try:
-        await limiter.check(address, username)
+        await limiter.attempt(address, username)
     except RateLimited as exc:
         return exc.retry_after
     return None
 
 
-async def fail(limiter: RedisLoginLimiter, times: int, address: str = "10.0.0.1",
+async def fail(limiter: LoginLimiter, times: int, address: str = "10.0.0.1",
                username: str = "alice") -> None:
+    """``times`` admitted attempts that turned out wrong (they stay counted)."""
     for _ in range(times):
-        await limiter.check(address, username)
-        await limiter.failed(address, username)
+        await limiter.attempt(address, username)
 
 
 async def test_back_off_starts_at_max_failures_and_doubles(make_limiter: LimiterFactory) -> None:
     clock = Clock()
     limiter = make_limiter(clock)
-    await fail(limiter, 2)
-    assert await retry_after(limiter, "10.0.0.1", "alice") is None
-    await fail(limiter, 1)
+    await fail(limiter, 3)
     assert await retry_after(limiter, "10.0.0.1", "alice") == 1
     clock.advance(1)
     await fail(limiter, 1)
@@ -76,28 +76,37 @@ async def test_back_off_starts_at_max_failures_and_doubles(make_limiter: Limiter
     assert await retry_after(limiter, "10.0.0.1", "alice") is None
 
 
+async def outcomes(limiter: LoginLimiter, clock: Clock, admitted: int) -> list[int | None]:
+    """Attempt until ``admitted`` are counted, waiting out each refusal; the sequence of
+    outcomes (None: admitted, else the Retry-After)."""
+    seen: list[int | None] = []
+    while seen.count(None) < admitted:
+        wait = await retry_after(limiter, "10.0.0.1", "alice")
+        seen.append(wait)
+        if wait is not None:
+            clock.advance(wait)
+    return seen
+
+
 async def test_back_off_is_capped(make_limiter: LimiterFactory) -> None:
     clock = Clock()
     limiter = make_limiter(clock, backoff_max=5)
-    for _ in range(9):  # below the address limit (10): only the account back-off
-        await limiter.failed("10.0.0.1", "alice")
+    await outcomes(limiter, clock, 9)  # below the address limit (10): only the back-off
     assert await retry_after(limiter, "10.0.0.1", "alice") == 5
 
 
 async def test_memory_and_redis_apply_the_one_back_off_rule(make_limiter: LimiterFactory) -> None:
     # The rule exists twice (LoginPolicy.backoff for memory, Lua inside Redis): the
     # fallback during an outage must limit exactly as Redis does.
-    clock = Clock()
-    shared = make_limiter(clock, backoff_max=20)
-    memory = MemoryLoginLimiter(shared.policy, clock=clock)
-    for failures in range(1, 9):  # below the address limit (10)
-        for limiter in (shared, memory):
-            await limiter.failed("10.0.0.1", "alice")
-        delay = shared.policy.backoff(failures)
-        expected = math.ceil(delay) if delay else None
-        assert await retry_after(shared, "10.0.0.1", "alice") == expected, failures
-        assert await retry_after(memory, "10.0.0.1", "alice") == expected, failures
-    assert shared.policy.backoff(8) == 20  # 1 * 2**5 = 32, capped
+    shared_clock, memory_clock = Clock(), Clock()
+    shared = make_limiter(shared_clock, backoff_max=20)
+    memory = MemoryLoginLimiter(shared.policy, clock=memory_clock)
+    seen = await outcomes(shared, shared_clock, 9)
+    assert await outcomes(memory, memory_clock, 9) == seen
+    refusals = [wait for wait in seen if wait is not None]
+    expected = [math.ceil(shared.policy.backoff(failures)) for failures in range(3, 9)]
+    assert refusals == expected == [1, 2, 4, 8, 16, 20]  # 1 * 2**5 = 32, capped
+    assert seen[:3] == [None, None, None]  # max_failures admitted before any back-off
 
 
 async def test_failures_at_one_instance_limit_logins_at_another(
@@ -109,13 +118,37 @@ async def test_failures_at_one_instance_limit_logins_at_another(
     assert await retry_after(there, "10.0.0.1", "alice") == 1
 
 
-async def test_a_success_clears_the_account_counter(make_limiter: LimiterFactory) -> None:
+async def test_a_burst_at_several_instances_gets_exactly_the_budget(
+    make_limiter: LimiterFactory,
+) -> None:
+    # Check and count are one Lua script: 40 attempts at once through two clients (two
+    # instances, as far as Redis can tell) admit max_failures (3) for one account, and
+    # address_max_failures (10) for one address across accounts.
     clock = Clock()
     here, there = make_limiter(clock), make_limiter(clock)
+    one_account = await asyncio.gather(
+        *(retry_after((here, there)[i % 2], "10.0.0.1", "alice") for i in range(40))
+    )
+    assert one_account.count(None) == 3
+    many_accounts = await asyncio.gather(
+        *(retry_after((here, there)[i % 2], "10.0.0.2", f"user{i}") for i in range(40))
+    )
+    assert many_accounts.count(None) == 10
+
+
+async def test_a_success_clears_the_account_counter_and_refunds_its_attempt(
+    make_limiter: LimiterFactory,
+) -> None:
+    clock = Clock()
+    here, there = make_limiter(clock), make_limiter(clock, address_max_failures=6)
     await fail(here, 2)
-    await there.succeeded("10.0.0.1", "alice")
+    await there.succeeded(await there.attempt("10.0.0.1", "alice"))
     await fail(here, 2)
-    assert await retry_after(here, "10.0.0.1", "alice") is None
+    # The account starts over at the success: its third failure since is admitted.
+    assert await retry_after(there, "10.0.0.1", "alice") is None
+    # Six attempts so far, one refunded: the address (at most 6) has room for one more.
+    assert await retry_after(there, "10.0.0.1", "bob") is None
+    assert await retry_after(there, "10.0.0.1", "carol") is not None
 
 
 async def test_another_address_is_not_limited_by_these_failures(
@@ -162,10 +195,12 @@ async def test_while_redis_is_unreachable_limits_hold_per_process(
     make_limiter: LimiterFactory,
 ) -> None:
     # Nothing listens on this port: every Redis call fails at once.
-    limiter = make_limiter(Clock(), url=f"redis://127.0.0.1:{free_port()}/15")
+    clock = Clock()
+    limiter = make_limiter(clock, url=f"redis://127.0.0.1:{free_port()}/15")
     await fail(limiter, 3)
     assert await retry_after(limiter, "10.0.0.1", "alice") == 1
-    await limiter.succeeded("10.0.0.1", "alice")
+    clock.advance(1)
+    await limiter.succeeded(await limiter.attempt("10.0.0.1", "alice"))
     assert await retry_after(limiter, "10.0.0.1", "alice") is None
 
 
@@ -174,7 +209,7 @@ async def test_failures_counted_during_an_outage_still_hold_when_redis_is_back(
 ) -> None:
     clock = Clock()
     limiter = make_limiter(clock)
-    await fail(limiter.fallback, 3)  # type: ignore[arg-type]  # as the fallback counted them
+    await fail(limiter.fallback, 3)  # as the fallback counted them
     assert await retry_after(limiter, "10.0.0.1", "alice") == 1
 
 

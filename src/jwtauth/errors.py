@@ -146,3 +146,7 @@ class RateLimited(AuthError):
 class Unavailable(AuthError):
     code = "unavailable"
     default_message = "The service is not available right now."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,10 +12,24 @@ last entry it saw, and one that starts reads every entry still relevant. Entries
 trimmed by age (``MINID``) once older than any token they can concern (access TTL + clock
 skew, plus a margin), so what is trimmed no longer matters.
 
-What Redis itself may lose (a restart without persistence, a FLUSHDB) is caught by a
-marker key, which a server sets after copying the database's live revocations into the
-stream. A follower vouches for its list (``RevocationList.confirm``) only while the
-marker is there. A server that finds it missing copies the log in again.
+What Redis itself may lose (a restart without persistence, a FLUSHDB, a failover to a
+replica without the stream, an eviction, a stray ``DEL``) is caught by a completeness
+marker that lives inside the stream: a consumer group (``StreamKeys.group``, never read
+through), which a server creates after copying the database's live revocations into the
+stream. Whatever removes the stream removes the marker with it, and a stream made anew
+by a later ``XADD`` has none. (A marker in a key of its own could outlive the stream it
+vouched for, and a fresh follower would then trust an empty stream.) A follower vouches
+for its list (``RevocationList.confirm``) only while the marker is on the stream it
+reads; a server that finds it missing copies the log in again. The group's
+``last-delivered-id`` (the stream's last entry when it was created) tells one filling
+from the next: a follower that sees it change re-reads the new stream from its start
+before vouching again, so entries re-added with ids below the last one it had read are
+not skipped.
+
+Not caught: a failover to a replica that lags, which holds an older but consistent
+prefix of the stream and its marker. Entries published in that lag are in the database
+log, which servers poll; a feed started after such a failover misses them until they
+expire or a server refills. Redis persistence (``appendonly``) or ``WAIT`` narrows this.
 """
 
 from __future__ import annotations
@@ -29,10 +43,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
 from .revocation import RevocationKind, RevocationList
@@ -47,6 +61,8 @@ RETRY_FIRST = 0.05
 RETRY_MAX = 0.5  # a follower is back within half a second of Redis
 _HALT_TIMEOUT = 2.0
 MIN_STALENESS = 3.0  # a follower confirms once per _BLOCK_MS when all is well
+_POOL_SIZE = 64
+_POOL_WAIT = 2.0  # seconds a command may wait for a free connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +92,47 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class StreamKeys:
     stream: str
-    marker: str  # present while the stream holds every live revocation
+    # The completeness marker: a consumer group on the stream, there while the stream
+    # holds every live revocation (see the module docstring).
+    group: str = "complete"
 
     @classmethod
     def for_prefix(cls, prefix: str) -> StreamKeys:
-        return cls(prefix + "events", prefix + "events:complete")
+        return cls(prefix + "events")
+
+
+async def stream_filling(redis: Redis, keys: StreamKeys) -> bytes | None:
+    """Which filling of the stream its completeness marker vouches for (the marker's
+    ``last-delivered-id``), or None when the stream or its marker is missing."""
+    try:
+        groups = await redis.xinfo_groups(keys.stream)
+    except ResponseError:  # no such key: the stream is gone
+        return None
+    for group in groups:
+        name = group.get("name")
+        if name in (keys.group, keys.group.encode()):
+            last = group.get("last-delivered-id", b"")
+            return last if isinstance(last, bytes) else str(last).encode()
+    return None
 
 
 def connect(url: str, *, name: str, follower: bool = False) -> Redis:
     """A Redis client (no connection is made until first use). A follower's client never
-    retries by itself: the follower must see every break, as events may be missed then."""
-    return Redis.from_url(
+    retries by itself: the follower must see every break, as events may be missed then.
+
+    The pool waits for a free connection rather than failing: a burst of logins beyond
+    the pool size must queue for a moment, not look like a Redis outage (which would put
+    the login limits on the per-process fallback)."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=_POOL_SIZE,
+        timeout=_POOL_WAIT,
         client_name=name,
         socket_connect_timeout=2.0,
         socket_timeout=_READ_TIMEOUT if follower else 2.0,
         retry=Retry(NoBackoff(), 0 if follower else 1),
     )
+    return Redis.from_pool(pool)
 
 
 class Worker:
@@ -124,7 +164,7 @@ Seeder = Callable[[Redis], Awaitable[bool]]
 class EventFollower(Worker):
     """Reads the stream into a ``RevocationList`` from where it left off, reconnecting
     after any break, and confirms the list each time it has read everything on a Redis
-    that still holds every live revocation (the marker is there)."""
+    that still holds every live revocation (the stream carries its marker)."""
 
     def __init__(
         self,
@@ -143,6 +183,7 @@ class EventFollower(Worker):
         self._on_contact = on_contact
         self._seed = seed
         self.last_id: bytes | str = "0-0"  # from the start: every entry still kept
+        self.filling: bytes | None = None  # the marker last vouched by (stream_filling)
         self.connected = False
         self.caught_up = asyncio.Event()
         self._delay = RETRY_FIRST
@@ -174,12 +215,18 @@ class EventFollower(Worker):
             read_at = time.monotonic()
             block = _BLOCK_MS
             count = self._apply(response)
-            # Asked after the read: had Redis lost entries before it, the marker would be
-            # gone (until a server has put every live revocation back).
-            if not await self._redis.exists(self._keys.marker):
+            # Asked after the read: had Redis lost the stream before it, the marker would
+            # be gone with it (until a server has put every live revocation back).
+            filling = await stream_filling(self._redis, self._keys)
+            if filling is None:
                 if self._seed is not None and await self._seed(self._redis):
                     block = None  # read what was just put back before vouching
                 continue
+            if self.filling is not None and filling != self.filling:
+                # Refilled since: its entries may sit below the last id read; start over.
+                self.filling, self.last_id, block = filling, "0-0", None
+                continue
+            self.filling = filling
             if count < BATCH:
                 self._revocations.confirm(read_at)
                 self.caught_up.set()
@@ -257,4 +304,7 @@ class RevocationFeed:
         await self._redis.aclose()
 
 
-__all__ = ["Event", "EventFollower", "RevocationFeed", "StreamKeys", "Worker", "connect"]
+__all__ = [
+    "Event", "EventFollower", "RevocationFeed", "StreamKeys", "Worker", "connect",
+    "stream_filling",
+]

@@ -85,6 +85,8 @@ def error_parts(error: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]:
         )
     elif isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unavailable) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, InvalidInput) and error.field:
         body["field"] = error.field
     if status in (401, 403):

@@ -36,6 +36,7 @@ class AuditEventName(StrEnum):
     LOGOUT_ALL = "logout_all"
     SESSION_ENDED = "session_ended"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    PASSWORD_CHANGE_FAILED = "password_change_failed"  # noqa: S105 - wrong current password
     ROLES_CHANGED = "roles_changed"
     USER_DELETED = "user_deleted"
     USER_REGISTERED = "user_registered"

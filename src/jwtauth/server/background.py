@@ -18,12 +18,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from ..revocation import RevocationKind, RevocationList
 from .config import Settings
 from .keyservice import KeyService
 from .store.audit import AuditStore
+from .store.outage import STORE_ERRORS, StoreHealth, is_outage
 from .store.revocations import RevocationLog, RevocationRecord
 
 log = logging.getLogger("jwtauth")
@@ -62,6 +61,7 @@ class Background:
         keys: KeyService,
         audit: AuditStore,
         clock: Callable[[], float],
+        health: StoreHealth | None = None,
     ) -> None:
         self._settings = settings
         self._log = revocation_log
@@ -69,6 +69,7 @@ class Background:
         self._keys = keys
         self._audit = audit
         self._clock = clock
+        self._health = health
         self._since = clock()
         self._handled_key_news: set[int] = set()  # each entry is re-read in the overlap
         self.wake = asyncio.Event()  # set: follow the log now, not at the next poll
@@ -139,9 +140,8 @@ class Background:
                 await task
         self._tasks.clear()
 
-    @staticmethod
     async def _repeat(
-        job: Callable[[], Awaitable[object]], interval: float, *,
+        self, job: Callable[[], Awaitable[object]], interval: float, *,
         wake: asyncio.Event | None = None, first: float | None = None, failure: str,
     ) -> None:
         delay = interval if first is None else first
@@ -155,5 +155,8 @@ class Background:
             delay = interval
             try:
                 await job()
-            except (OSError, sa.exc.SQLAlchemyError) as exc:
-                log.warning("%s: %s", failure, type(exc).__name__)
+            except STORE_ERRORS as exc:
+                if self._health is not None and is_outage(exc):
+                    self._health.failed(exc)  # logged once per outage, not every poll
+                else:
+                    log.warning("%s: %s", failure, type(exc).__name__)

@@ -24,7 +24,9 @@ from .audit import AuditEvent, AuditEventName
 from .config import Settings, load_settings
 from .keyservice import key_cipher
 from .logs import format_line, logging_config, setup_logging
+from .store.database import MigrationBlocked
 from .store.users import UserRecord
+from .terminal import printable
 from .wiring import Server
 
 T = TypeVar("T")
@@ -34,7 +36,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
 
 def _run(settings: Settings, work: Callable[[Server], Awaitable[T]]) -> T:
@@ -50,8 +52,14 @@ def _run(settings: Settings, work: Callable[[Server], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except MigrationBlocked as exc:
+        raise _Blocked(printable(exc.message)) from exc
     except AuthError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
+
+
+class _Blocked(click.ClickException):
+    exit_code = 2  # the schema needs the operator's decision (migration 0004)
 
 
 def _checked(check: Callable[[], T]) -> T:
@@ -86,7 +94,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     try:
         settings.validate_for_serving()
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
     async def prepare(server: Server) -> None:
         await server.keys.reload_keys()
@@ -109,6 +117,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=settings.trusted_proxies is not None,
         forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
+        http="jwtauth.server.web.deadlines:DeadlineProtocol",  # header/body deadlines
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level, settings.log_format),
     )
@@ -167,7 +176,7 @@ def user_create(name: str, roles: tuple[str, ...], email: str | None, password_s
         return created.id
 
     user_id = _run(_settings(), create)
-    click.echo(f"created {name} ({user_id}) with roles {','.join(all_roles)}")
+    click.echo(printable(f"created {name} ({user_id}) with roles {','.join(all_roles)}"))
 
 
 @user.command("list")
@@ -179,16 +188,16 @@ def user_list(limit: int) -> None:
         return await server.admin.list_users(limit=limit, offset=0)
 
     for record in _run(_settings(), page):
-        click.echo(
+        click.echo(printable(
             f"{record.id}  {record.username:<24} {','.join(record.roles):<20} "
             f"{record.created_at.isoformat()}"
-        )
+        ))
 
 
 async def _find(server: Server, name: str) -> UserRecord:
     found = await server.admin.find_user(name)
     if found is None:
-        raise click.ClickException(f"no user named {name}")
+        raise click.ClickException(printable(f"no user named {name}"))
     return found
 
 
@@ -203,7 +212,7 @@ def user_set_roles(name: str, roles: tuple[str, ...]) -> None:
         found = await _find(server, name)
         return (await server.admin.set_roles(found.id, new_roles)).roles
 
-    click.echo(f"{name}: roles {','.join(_run(_settings(), change))}")
+    click.echo(printable(f"{name}: roles {','.join(_run(_settings(), change))}"))
 
 
 @user.command("delete")
@@ -219,7 +228,7 @@ def user_delete(name: str, yes: bool) -> None:
         await server.admin.delete_user(found.id)
 
     _run(_settings(), remove)
-    click.echo(f"deleted {name}")
+    click.echo(printable(f"deleted {name}"))
 
 
 @main.group()
@@ -236,10 +245,10 @@ def keys_list() -> None:
 
     for record in _run(_settings(), records):
         sealed = "sealed" if record.sealed else "plain"
-        click.echo(
+        click.echo(printable(
             f"{record.kid}  {record.alg:<6} {record.state:<9} {sealed:<6} "
             f"created {record.created_at.isoformat()}"
-        )
+        ))
 
 
 @keys.command("rotate")
@@ -252,7 +261,7 @@ def keys_rotate(lead: int) -> None:
         await server.keys.reload_keys()
         return await server.keys.rotate_keys(lead=lead)
 
-    click.echo(_run(_settings(), rotate))
+    click.echo(printable(_run(_settings(), rotate)))
 
 
 @keys.command("import")
@@ -266,13 +275,13 @@ def keys_import(pem_file: Any, lead: int) -> None:
     try:
         key = key_from_private_pem(pem_file.read())
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(printable(exc.message)) from exc
 
     async def add(server: Server) -> str:
         await server.keys.reload_keys()
         return await server.keys.import_key(key, lead=lead)
 
-    click.echo(_run(_settings(), add))
+    click.echo(printable(_run(_settings(), add)))
 
 
 @keys.command("export-public")
@@ -293,8 +302,9 @@ def audit() -> None:
 
 
 def _audit_line(event: AuditEvent) -> str:
+    # printable: an attempted username may hold a newline (a forged line) or ESC.
     who = f"{event.username or '-'} ({event.user_id or '-'})"
-    return (
+    return printable(
         f"{event.created_at.isoformat()}  #{event.id}  {event.event.value:<20} user={who} "
         f"ip={event.client_ip or '-'} session={event.session_id or '-'} "
         f"actor={event.actor_id or '-'} {json.dumps(event.detail, sort_keys=True)}"

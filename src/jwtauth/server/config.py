@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # 2 MiB: the largest post (100,000 characters) sent as \u-escaped JSON is ~1.2 MB.
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_header_bytes: int = Field(16 * 1024, ge=4096)
+    # A request's line and headers, then its body, must arrive within these (web/deadlines.py):
+    # a connection that sends nothing, or a trickle, is closed instead of held for good.
+    header_timeout: Duration = Field(10, ge=1)
+    body_timeout: Duration = Field(30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Addresses of reverse proxies whose X-Forwarded-For / -Proto are believed; without

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..events import (
     BATCH,
@@ -28,6 +27,7 @@ from ..events import (
     connect,
 )
 from ..revocation import RevocationKind, RevocationList
+from .store.outage import STORE_ERRORS
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -50,6 +50,16 @@ async def add_events(redis: Redis, keys: StreamKeys, events: list[Event], retent
                 # Exact trimming: few entries go at a time, and the stream stays as documented.
                 pipe.xadd(keys.stream, event.fields(), minid=oldest, approximate=False)
             await pipe.execute()
+
+
+async def mark_complete(redis: Redis, keys: StreamKeys) -> None:
+    """Put the completeness marker on the stream (events.py): a consumer group, so that
+    it goes wherever the stream goes. Idempotent: another server may have just made it."""
+    try:
+        await redis.xgroup_create(keys.stream, keys.group, id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
 class EventPublisher(Worker):
@@ -138,7 +148,7 @@ class EventBus:
         async def seed(redis: Redis) -> bool:
             try:
                 records = await revocation_log.active(now())
-            except (OSError, sa.exc.SQLAlchemyError) as exc:
+            except STORE_ERRORS as exc:  # asyncpg's own too: they would end the follower
                 log.warning("cannot refill Redis, no database: %s", type(exc).__name__)
                 return False
             events = [
@@ -147,8 +157,8 @@ class EventBus:
                 if r.kind is not RevocationKind.KEYS_CHANGED
             ]
             await add_events(redis, self.keys, events, self._retention)
-            # Set only after every event is in: a follower that sees it is complete.
-            await redis.set(self.keys.marker, str(int(time.time())))
+            # Made only after every event is in: a follower that sees it is complete.
+            await mark_complete(redis, self.keys)
             log.info("copied %d live revocation(s) into Redis", len(events))
             return True
 

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -16,6 +15,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from ..errors import ConfigError
 from ..keys import Algorithm, JoseKey, KeyState, SigningKey
+from .files import require_private
 
 
 def generate_key(alg: Algorithm) -> SigningKey:
@@ -113,11 +113,7 @@ def load_or_create_kek_file(path: Path) -> bytes:
     A file that others can read is refused: it would expose every signing key.
     """
     if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise ConfigError(
-                f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`"
-            )
+        require_private(path)
         data = path.read_bytes().strip()
         try:
             kek = base64.urlsafe_b64decode(data)

@@ -20,6 +20,8 @@ import logging.config
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .terminal import printable, printable_json
+
 LogFormat = Literal["json", "text"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
@@ -52,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return printable_json(json.dumps(out, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -61,10 +63,14 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One record, one line: a newline or ESC in a message (a path, a name) is escaped.
+        return printable(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = " ".join(
-            f"{key}={json.dumps(value, default=str, ensure_ascii=False)}"
+            f"{key}={printable(json.dumps(value, default=str, ensure_ascii=False))}"
             for key, value in extra_fields(record).items()
         )
         if not extras:

@@ -1,9 +1,33 @@
 """Login failure limits (API.md "Login limits"), in memory for one process.
 
 Failures count per (client address, account) with exponential back-off after a
-threshold, and per client address in a sliding window. Successes never count, and a
-success clears its (address, account) counter. While limited, even the right password
-is answered 429, so guessing cannot continue behind the limit.
+threshold, and per client address in a sliding window. While limited, even the right
+password is answered 429, so guessing cannot continue behind the limit.
+
+One step checks the budget and counts the attempt. ``attempt`` runs before the password
+is hashed: it refuses (``RateLimited``) when the budget is spent, and otherwise counts
+the attempt as a failure at once. ``succeeded`` refunds it once the password proved
+right: the (address, account) counter is cleared and the attempt's entry leaves the
+address window, so successes never count (API.md) once they are known. A check before
+hashing and a count after it would let every request of a concurrent burst pass the
+check before the first failure is counted.
+
+What "a burst gets exactly the attempts the limits allow" means, with the defaults
+(5 failures, back-off from 1 s doubling to 15 min, 100 failures per address in 5 min):
+
+- One account from one address: of N attempts at once, ``min(N, 5)`` are admitted and
+  the rest get 429. After the k-th counted failure (k >= 5) the next attempt is admitted
+  only ``backoff(k)`` seconds after it (1 s, 2 s, 4 s ... 15 min): attempts 6, 7, ...
+  that arrive inside that back-off get 429, however many arrive.
+- One address across accounts: at most 100 attempts admitted in any 5-minute window.
+- Refused attempts are not counted: a 429 neither costs budget nor extends a back-off.
+- Attempts in flight count until they resolve. A correct password being hashed holds
+  its place, so six concurrent correct sign-ins of one account from one address give
+  five 200s and one 429. That is the price of deciding before hashing.
+
+``ratelimit_redis`` keeps the same rules inside Redis (one Lua script per step);
+``LoginPolicy.backoff`` is the one definition both follow, and a test holds the Lua
+back-off to it.
 """
 
 from __future__ import annotations
@@ -20,6 +44,7 @@ if TYPE_CHECKING:
     from .config import Settings
 
 _MAX_TRACKED = 100_000
+_MAX_DOUBLINGS = 64  # 2.0 ** 1024 overflows a float; every cap is reached long before
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +71,32 @@ class LoginPolicy:
         """Seconds an account waits after its last failure; 0 below the threshold.
         (ratelimit_redis.py's Lua applies the same rule inside Redis.)"""
         excess = failures - self.max_failures
-        return 0.0 if excess < 0 else min(self.backoff_max, self.backoff_base * 2.0**excess)
+        if excess < 0:
+            return 0.0
+        return min(self.backoff_max, self.backoff_base * 2.0 ** min(excess, _MAX_DOUBLINGS))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One admitted sign-in attempt, counted as a failure until ``succeeded`` refunds it.
+    ``username`` is the key the caller chose (the case-folded name); ``ticket`` names the
+    attempt's entry in a shared (Redis) address window, "" when counted in memory."""
+
+    address: str
+    username: str
+    at: float
+    ticket: str = ""
 
 
 class LoginLimiter(Protocol):
-    async def check(self, address: str, username: str) -> None: ...
-    async def failed(self, address: str, username: str) -> None: ...
-    async def succeeded(self, address: str, username: str) -> None: ...
+    async def attempt(self, address: str, username: str) -> Attempt:
+        """Count one attempt, or raise ``RateLimited`` (counting nothing) if the budget
+        of the address or of (address, account) is spent."""
+        ...
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The attempt proved the password: refund it and clear the account's count."""
+        ...
 
 
 @dataclass(slots=True)
@@ -85,7 +129,8 @@ class MemoryLoginLimiter:
             return 0.0
         return entry.failures[0] + window - now
 
-    async def check(self, address: str, username: str) -> None:
+    def seconds_to_wait(self, address: str, username: str) -> float:
+        """Seconds until an attempt would be admitted (0: now); counts nothing."""
         now = self._clock()
         wait = 0.0
         account = self._accounts.get((address, username))
@@ -94,10 +139,13 @@ class MemoryLoginLimiter:
         entry = self._addresses.get(address)
         if entry is not None:
             wait = max(wait, self._address_wait(entry, now))
+        return wait
+
+    async def attempt(self, address: str, username: str) -> Attempt:
+        # No await from the check to the count: atomic on the event loop.
+        wait = self.seconds_to_wait(address, username)
         if wait > 0:
             raise RateLimited(math.ceil(wait))
-
-    async def failed(self, address: str, username: str) -> None:
         now = self._clock()
         if len(self._accounts) > _MAX_TRACKED or len(self._addresses) > _MAX_TRACKED:
             self._forget_stale(now)
@@ -105,9 +153,16 @@ class MemoryLoginLimiter:
         account.failures += 1
         account.last_failure = now
         self._addresses.setdefault(address, _Address()).failures.append(now)
+        return Attempt(address, username, now)
 
-    async def succeeded(self, address: str, username: str) -> None:
-        self._accounts.pop((address, username), None)
+    async def succeeded(self, attempt: Attempt) -> None:
+        self._accounts.pop((attempt.address, attempt.username), None)
+        entry = self._addresses.get(attempt.address)
+        if entry is not None and not attempt.ticket:
+            try:
+                entry.failures.remove(attempt.at)
+            except ValueError:
+                pass  # already out of the window
 
     def _forget_stale(self, now: float) -> None:
         horizon = max(self.policy.backoff_max, self.policy.address_window)

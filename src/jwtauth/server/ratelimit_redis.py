@@ -1,11 +1,12 @@
 """Login failure limits (API.md "Login limits") and registration limits, shared by every
 instance through Redis.
 
-The same rules as ``MemoryLoginLimiter``: per (client address, account), exponential
-back-off once ``max_failures`` is reached; per client address, at most
-``address_max_failures`` failures in a sliding window; a success clears its (address,
-account) counter. Each step is one Lua script, so concurrent logins on several instances
-count every failure. Keys are digests (no address or user name stored in the clear) and
+The same rules as ``MemoryLoginLimiter`` (ratelimit.py's docstring: an attempt is checked
+and counted in one step before hashing, a success refunds it): per (client address,
+account), exponential back-off once ``max_failures`` is reached; per client address, at
+most ``address_max_failures`` failures in a sliding window. Each step is one Lua script,
+so a burst of concurrent logins, on one instance or several, gets exactly the attempts
+the limits allow. Keys are digests (no address or user name stored in the clear) and
 expire on their own.
 
 If Redis cannot be reached, a limiter falls back to its in-process twin for a few seconds
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from ..errors import RateLimited
-from .ratelimit import LoginLimiter, LoginPolicy, WindowLimiter
+from .ratelimit import Attempt, LoginPolicy, MemoryLoginLimiter, WindowLimiter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -40,10 +41,13 @@ _OUTAGE_PAUSE = 5.0  # seconds on the fallback before trying Redis again
 _ACCOUNT_MEMORY = 86400  # a failure counter outlives the longest back-off
 
 # KEYS: account hash, address sorted set. ARGV: now, max failures, back-off base,
-# back-off cap, address max, window. Returns the seconds to wait (as text: Lua numbers
-# come back truncated to integers otherwise).
-_CHECK = """
+# back-off cap, address max, window, account ttl ms, a unique member. Checks both
+# budgets and, if neither is spent, counts the attempt in the same step (the module
+# docstring of ratelimit.py says why). Returns the seconds to wait, "0" when counted
+# (as text: Lua numbers come back truncated to integers otherwise).
+_ATTEMPT = """
 local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[6])
 local wait = 0
 local failures = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local excess = failures - tonumber(ARGV[2])
@@ -51,27 +55,27 @@ if excess >= 0 then
   local delay = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ excess)
   wait = tonumber(redis.call('HGET', KEYS[1], 't')) + delay - now
 end
-local window = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   wait = math.max(wait, tonumber(oldest[2]) + window - now)
 end
-return tostring(wait)
-"""
-
-# KEYS: account hash, address sorted set. ARGV: now, account ttl ms, window, address
-# max, a unique member.
-_FAILED = """
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[3])
+if wait > 0 then
+  return tostring(wait)
+end
 redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('HSET', KEYS[1], 't', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now, ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[4]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('ZADD', KEYS[2], now, ARGV[8])
 redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000) + 1000)
+return '0'
+"""
+
+# KEYS: account hash, address sorted set. ARGV: the attempt's member. A success: the
+# account starts over and the attempt leaves the address window.
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
@@ -118,19 +122,21 @@ class _RedisOrFallback:
 
     async def _refuse_if_waiting(
         self, script: AsyncScript, keys: list[str], args: list[str | int | float]
-    ) -> None:
+    ) -> bool:
         """Run a script that answers the seconds to wait; raise ``RateLimited`` if any.
-        An unreachable Redis is noted, and the caller's fallback decides instead."""
+        True when Redis counted the event; False when it is unreachable (noted), and the
+        caller's fallback decides instead."""
         if not self._usable():
-            return
+            return False
         try:
             raw = await script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self._lost(exc)
-            return
+            return False
         wait = float(raw)
         if wait > 0:
             raise RateLimited(math.ceil(wait))
+        return True
 
 
 class RedisLoginLimiter(_RedisOrFallback):
@@ -143,7 +149,7 @@ class RedisLoginLimiter(_RedisOrFallback):
         *,
         prefix: str,
         clock: Callable[[], float],
-        fallback: LoginLimiter,
+        fallback: MemoryLoginLimiter,
     ) -> None:
         self._redis = redis
         self.policy = policy
@@ -152,13 +158,13 @@ class RedisLoginLimiter(_RedisOrFallback):
         self.fallback = fallback
         longest = max(_ACCOUNT_MEMORY, 2 * policy.backoff_max, policy.address_window)
         self._account_ttl_ms = int(longest * 1000)
-        self._check = redis.register_script(_CHECK)
-        self._failed = redis.register_script(_FAILED)
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._succeeded = redis.register_script(_SUCCEEDED)
         super().__init__()
 
     @classmethod
     def from_settings(
-        cls, redis: Redis, settings: Settings, *, fallback: LoginLimiter,
+        cls, redis: Redis, settings: Settings, *, fallback: MemoryLoginLimiter,
         clock: Callable[[], float],
     ) -> RedisLoginLimiter:
         return cls(
@@ -170,35 +176,30 @@ class RedisLoginLimiter(_RedisOrFallback):
         account = self._prefix + "a:" + _digest(address, username)
         return [account, self._prefix + "ip:" + _digest(address)]
 
-    async def check(self, address: str, username: str) -> None:
+    async def attempt(self, address: str, username: str) -> Attempt:
+        # Failures the fallback counted during an outage still hold (free: memory).
+        wait = self.fallback.seconds_to_wait(address, username)
+        if wait > 0:
+            raise RateLimited(math.ceil(wait))
         p = self.policy
-        await self._refuse_if_waiting(
-            self._check, self._keys(address, username),
-            [repr(self._clock()), p.max_failures, p.backoff_base, p.backoff_max,
-             p.address_max_failures, p.address_window],
-        )
-        # Always, and free (memory): failures counted here during an outage still hold.
-        await self.fallback.check(address, username)
+        now = self._clock()
+        ticket = secrets.token_hex(8)
+        if await self._refuse_if_waiting(
+            self._attempt, self._keys(address, username),
+            [repr(now), p.max_failures, p.backoff_base, p.backoff_max,
+             p.address_max_failures, p.address_window, self._account_ttl_ms, ticket],
+        ):
+            return Attempt(address, username, now, ticket)
+        return await self.fallback.attempt(address, username)
 
-    async def failed(self, address: str, username: str) -> None:
-        if self._usable():
-            try:
-                await self._failed(
-                    keys=self._keys(address, username),
-                    args=[repr(self._clock()), self._account_ttl_ms, self.policy.address_window,
-                          self.policy.address_max_failures, secrets.token_hex(8)],
-                )
-                return
-            except (RedisError, OSError) as exc:
-                self._lost(exc)
-        await self.fallback.failed(address, username)
-
-    async def succeeded(self, address: str, username: str) -> None:
+    async def succeeded(self, attempt: Attempt) -> None:
         # Clear both: the fallback may hold failures from an outage.
-        await self.fallback.succeeded(address, username)
+        await self.fallback.succeeded(attempt)
         if self._usable():
             try:
-                await self._redis.delete(self._keys(address, username)[0])
+                await self._succeeded(
+                    keys=self._keys(attempt.address, attempt.username), args=[attempt.ticket]
+                )
             except (RedisError, OSError) as exc:
                 self._lost(exc)
 

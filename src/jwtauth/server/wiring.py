@@ -237,7 +237,7 @@ class Server:
     def background(self) -> Background:
         return Background(
             self.settings, revocation_log=self.revocation_log, revocations=self.revocations,
-            keys=self.keys, audit=self.audit_store, clock=self.clock,
+            keys=self.keys, audit=self.audit_store, clock=self.clock, health=self.db.health,
         )
 
     # -- lifecycle -------------------------------------------------------------------

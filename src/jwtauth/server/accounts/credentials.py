@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...claims import Claims
-from ...errors import InvalidCredentials, RateLimited, WrongPassword
+from ...errors import InvalidCredentials, WrongPassword
+from ..attempts import admit
 from ..audit import AuditEventName as Audit
 from ..audit import Auditor, Client
 from ..passwords import PasswordHasher, validate_new_password
@@ -39,18 +40,12 @@ class Credentials:
         self._now = now
 
     async def login(self, username: str, password: str, client: Client) -> TokenPair:
-        try:
-            await self._limiter.check(client.address, username)
-        except RateLimited as exc:
-            await self._audit.record(
-                Audit.LOGIN_RATE_LIMITED, username=username, client=client,
-                detail={"retry_after": exc.retry_after},
-            )
-            raise
+        # Checked and counted before the hash, in one step: a concurrent burst gets
+        # exactly the attempts the limits allow (ratelimit.py).
+        attempt = await admit(self._limiter, self._audit, username, client)
         user = await self._users.by_username(username)
         ok, new_hash = await self._hasher.verify(user.password_hash if user else None, password)
         if not ok or user is None:
-            await self._limiter.failed(client.address, username)
             # The attempted name (never the password); the same write whether or not
             # the account exists, so the audit adds no timing difference.
             await self._audit.record(
@@ -58,7 +53,7 @@ class Credentials:
                 client=client,
             )
             raise InvalidCredentials()
-        await self._limiter.succeeded(client.address, username)
+        await self._limiter.succeeded(attempt)
         if new_hash is not None:
             await self._users.set_password_hash(user.id, new_hash, self._now())
         session_id, pair = await self._sessions.start(
@@ -78,9 +73,20 @@ class Credentials:
         user = await self._users.by_id(claims.sub)
         if user is None:
             raise InvalidCredentials()
+        # The current password counts in the login limits: no side door for guessing.
+        attempt = None if client is None else await admit(
+            self._limiter, self._audit, user.username, client, user_id=user.id,
+            via="password_change",
+        )
         ok, _ = await self._hasher.verify(user.password_hash, current)
         if not ok:
+            await self._audit.record(
+                Audit.PASSWORD_CHANGE_FAILED, user_id=user.id, username=user.username,
+                session_id=claims.sid, client=client,
+            )
             raise WrongPassword()
+        if attempt is not None:
+            await self._limiter.succeeded(attempt)
         validate_new_password(new, username=user.username)
         new_hash = await self._hasher.hash(new)
 

@@ -19,16 +19,18 @@ ADMIN_ROLE = "admin"
 # The title is trimmed, then 1-200 characters. JSON Schema checks the raw string, so the
 # document says the same with a pattern: whitespace (the set pydantic trims), then 1-200
 # characters that begin and end with a non-space, then whitespace.
+# U+0000 is refused in both (422): PostgreSQL cannot store it in text.
 _WS = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-TITLE_PATTERN = f"^[{_WS}]*[^{_WS}](?:[\\s\\S]{{0,198}}[^{_WS}])?[{_WS}]*$"
+TITLE_PATTERN = f"^[{_WS}]*[^{_WS}\\x00](?:[^\\x00]{{0,198}}[^{_WS}\\x00])?[{_WS}]*$"
+NO_NUL = r"^[^\x00]*$"
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
     WithJsonSchema({"type": "string", "pattern": TITLE_PATTERN}),
 ]
-Content = Annotated[str, Field(min_length=1, max_length=100_000)]
+Content = Annotated[str, Field(min_length=1, max_length=100_000, pattern=NO_NUL)]
 _TITLE_SCHEMA = {"type": "string", "pattern": TITLE_PATTERN}
-_CONTENT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 100_000}
+_CONTENT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 100_000, "pattern": NO_NUL}
 
 
 class PostIn(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..audit import AuditEvent, AuditEventName, AuditWriteError
 from .database import Database
+from .outage import STORE_ERRORS
 from .tables import audit_events as ae
 from .tables import users
 
@@ -71,7 +72,7 @@ class AuditStore:
         try:
             async with self._db.begin() as conn:
                 event_id = await insert_event(conn, event)
-        except (OSError, sa.exc.SQLAlchemyError) as exc:
+        except STORE_ERRORS as exc:
             raise AuditWriteError("audit event not stored") from exc
         return replace(event, id=event_id)
 

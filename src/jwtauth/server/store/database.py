@@ -15,9 +15,16 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ...errors import ConfigError
+from ..files import require_private, sqlite_files
 from ..logs import protect_secret_loggers
+from .outage import STORE_ERRORS, StoreHealth
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MigrationBlocked(ConfigError):
+    """A migration found data it cannot convert without the operator's decision; it
+    changed nothing (``jwtauth db upgrade`` exits with status 2)."""
 
 
 def async_url(url: str) -> URL:
@@ -43,28 +50,32 @@ class Database:
         self.engine = engine
         self.sqlite_path = sqlite_path
         self.schema = schema
+        self.health = StoreHealth()  # outages: logged once each way (store/outage.py)
+        self.health.watch(engine)
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    async def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied (idempotent)."""
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply every Alembic migration up to ``revision`` not yet applied (idempotent).
+        ``MigrationBlocked`` if one finds data it cannot migrate; nothing changes then."""
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Several instances starting together: one migrates, the others wait.
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7305198241)"))
                 if self.schema:  # validated as an identifier by Settings
                     await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            await conn.run_sync(_run_alembic_upgrade)
+            await conn.run_sync(_run_alembic_upgrade, revision)
 
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
             return True
-        except (OSError, sa.exc.SQLAlchemyError):
+        except STORE_ERRORS as exc:
+            self.health.failed(exc)
             return False
 
     async def dispose(self) -> None:
@@ -95,14 +106,14 @@ class Database:
                 yield
 
 
-def _run_alembic_upgrade(connection: Connection) -> None:
+def _run_alembic_upgrade(connection: Connection, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def _touch_private(path: Path) -> None:
@@ -123,6 +134,8 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
             raise ConfigError("an in-memory SQLite database cannot be shared; name a file")
         path = Path(db_name).resolve()
         _touch_private(path)
+        for existing in sqlite_files(path):  # whichever entry point opens it
+            require_private(existing)
         engine = create_async_engine(
             target.set(database=str(path)), echo=echo, hide_parameters=True,
             connect_args={"timeout": 30},
@@ -150,4 +163,4 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
     return Database(engine, sqlite_path=None, schema=schema)
 
 
-__all__ = ["AsyncConnection", "Database", "async_url", "create_database"]
+__all__ = ["AsyncConnection", "Database", "MigrationBlocked", "async_url", "create_database"]

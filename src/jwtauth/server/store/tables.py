@@ -42,6 +42,8 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+# One account per name without regard to case (migration 0004, jwtauth.server.usernames).
+sa.Index("ux_users_username_folded", sa.func.lower(users.c.username), unique=True)
 
 sessions = sa.Table(
     "sessions",

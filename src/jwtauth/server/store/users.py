@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...errors import Conflict
 from ..audit import AuditEvent
+from ..usernames import fold
 from .audit import insert_event
 from .database import Database
 from .tables import users
@@ -46,8 +47,11 @@ def _record(row: sa.Row[Any]) -> UserRecord:
     )
 
 
-# Built once: every login runs it (see store/sessions.py on prebuilt statements).
-_BY_USERNAME = users.select().where(users.c.username == sa.bindparam("b_username"))
+# Built once: every login runs it (see store/sessions.py on prebuilt statements). Any
+# case finds the account (migration 0004's index is on this expression).
+_BY_USERNAME = users.select().where(
+    sa.func.lower(users.c.username) == sa.bindparam("b_username")
+)
 
 
 class UserStore:
@@ -80,7 +84,7 @@ class UserStore:
 
     async def by_username(self, username: str) -> UserRecord | None:
         async with self._db.connect() as conn:
-            row = (await conn.execute(_BY_USERNAME, {"b_username": username})).first()
+            row = (await conn.execute(_BY_USERNAME, {"b_username": fold(username)})).first()
         return _record(row) if row else None
 
     async def by_id(self, user_id: str) -> UserRecord | None:

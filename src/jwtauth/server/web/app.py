@@ -29,7 +29,9 @@ from .fastpath import FastPath
 from .headers import ErrorBoundary, SecurityHeaders, is_https
 from .limits import BodyLimit, HeaderLimit
 from .models import RULE_ERROR
+from .outage import install_outage_handler
 from .page import page_router
+from .wellformed import WellFormed
 
 log = logging.getLogger("jwtauth.http")
 
@@ -106,6 +108,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    install_outage_handler(app, server.db.health)  # the store down: 503, logged once
     app.include_router(auth_router(service, server.verifier))
     app.include_router(admin_router(service, server.keys, server.verifier))
     app.include_router(discovery_router(service))
@@ -114,6 +117,7 @@ def create_app(
     app.include_router(docs_router(app.openapi_url or "/openapi.json", app.title))
     # Innermost of the middlewares: the hot routes get every outer layer's headers too.
     app.add_middleware(FastPath, verifier=server.verifier)
+    app.add_middleware(WellFormed)  # I-JSON bodies, no U+0000 in paths (inside BodyLimit)
     # Outside the fast path, so oversized requests are refused before any route runs.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)

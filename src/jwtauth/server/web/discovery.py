@@ -1,4 +1,7 @@
-"""Routes of API.md "Discovery": JWKS, OpenID configuration, health."""
+"""Routes of API.md "Discovery": JWKS, OpenID configuration, health.
+
+The two ``/.well-known/`` documents are public and cacheable, so they depend on nothing in
+the request (no Host, no forwarded headers) and send no ``Vary``."""
 
 from __future__ import annotations
 
@@ -25,9 +28,13 @@ def discovery_router(service: AuthService) -> APIRouter:
         return JSONResponse(keyring.jwks, headers=headers)
 
     @router.get("/.well-known/openid-configuration")
-    async def openid_configuration(request: Request) -> Response:
+    async def openid_configuration() -> Response:
         issuer = service.issuer_url
-        base = service.settings.public_url or str(request.base_url).rstrip("/")
+        # Never from the request: a forged Host would put an attacker's jwks_uri into a
+        # document any cache in front may keep and hand to every client (Cache-Control:
+        # public). The public URL if set, else the issuer (configured, or recorded by the
+        # first server on this database): the same answer whatever was asked.
+        base = service.settings.public_url or issuer
         return JSONResponse(
             {
                 "issuer": issuer,
