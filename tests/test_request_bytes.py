@@ -109,8 +109,6 @@ NUL_BODIES = [
     ("POST", "/auth/register", {"username": "b\x00b", "password": PASSWORD}),
     ("POST", "/auth/register", {"username": "bob", "password": PASSWORD,
                                 "email": "b\x00b@example.com"}),
-    ("POST", "/auth/refresh", {"refresh_token": "abc\x00"}),
-    ("POST", "/auth/logout", {"refresh_token": "abc\x00"}),
     ("POST", "/auth/password", {"current_password": PASSWORD + "\x00",
                                 "new_password": "staple-quantum-lantern-42"}),
     ("POST", "/auth/password", {"current_password": PASSWORD,
@@ -121,6 +119,25 @@ NUL_BODIES = [
     ("PATCH", "/posts/{post}", {"content": "a\x00b"}),
     ("PATCH", "/admin/users/{user}", {"roles": ["user", "ad\x00min"]}),
 ]
+
+
+async def test_u0000_in_a_refresh_token_is_invalid_grant(
+    make_api: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A refresh token is opaque: any string the server never issued is invalid_grant,
+    # whatever its shape (API.md "Errors"; issue 13 point 10), U+0000 included, and it
+    # never reaches a query.
+    api = await make_api()
+    tokens = await api.signup("alice")
+    for path in ("/auth/refresh", "/auth/logout"):
+        response = await api.client.post(path, json={"refresh_token": tokens.refresh_token + "\x00"})
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["error"] == "invalid_grant"
+        assert "\x00" not in response.text
+    # The real token still works: the malformed one touched nothing.
+    again = await api.client.post("/auth/refresh", json={"refresh_token": tokens.refresh_token})
+    assert again.status_code == 200
+    no_errors_logged(caplog)
 
 
 async def test_u0000_in_any_string_field_is_422(
