@@ -130,7 +130,8 @@ async def test_u0000_in_a_refresh_token_is_invalid_grant(
     api = await make_api()
     tokens = await api.signup("alice")
     for path in ("/auth/refresh", "/auth/logout"):
-        response = await api.client.post(path, json={"refresh_token": tokens.refresh_token + "\x00"})
+        body = {"refresh_token": tokens.refresh_token + "\x00"}
+        response = await api.client.post(path, json=body)
         assert response.status_code == 401, (path, response.text)
         assert response.json()["error"] == "invalid_grant"
         assert "\x00" not in response.text
