@@ -78,7 +78,9 @@ class ClientMetadata:
             if isinstance(value, tuple):
                 data[key] = list(value)
         data["scope"] = scope_rules.join(self.scope)
-        return {**extra, **data}
+        if not self.scope:
+            del data["scope"]
+        return {**extra, **{k: v for k, v in data.items() if v is not None}}
 
 
 _OPTIONAL_STRINGS = ("client_uri", "logo_uri", "policy_uri", "tos_uri", "software_id",
