@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# Beyond what ``is_global`` refuses: the whole IETF protocol assignments block (RFC 6890),
+# as oidc-provider does, since parts of it (192.0.0.8, ...) count as global in Python.
+_ALSO_FORBIDDEN = (ipaddress.ip_network("192.0.0.0/24"),)
 
 
 class ForbiddenTarget(ValueError):
@@ -51,6 +54,8 @@ def is_forbidden_address(address: IPAddress) -> bool:
         inner = _embedded_v4(address)
         if inner is not None:
             return is_forbidden_address(inner)
+    elif any(address in network for network in _ALSO_FORBIDDEN):
+        return True
     return not address.is_global or address.is_multicast
 
 
