@@ -63,6 +63,7 @@ async def test_redirect_uri_must_match_exactly(world: World, redirect_uri: str) 
     decision = await world.provider.authorization.parse(pairs(client_id,
                                                               redirect_uri=redirect_uri))
     assert isinstance(decision, az.ErrorPage)
+    assert decision.error.code == "invalid_redirect_uri"  # as oidc-provider shows
 
 
 async def test_native_loopback_may_vary_the_port_and_nothing_else(world: World) -> None:

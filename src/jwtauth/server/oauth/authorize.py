@@ -34,6 +34,7 @@ from .errors import (
     OAuthError,
     RequestNotSupportedError,
     RequestUriNotSupportedError,
+    UnregisteredRedirectUriError,
     UnsupportedResponseTypeError,
 )
 from .jose import read_signed
@@ -138,10 +139,7 @@ class AuthorizationEndpoint:
                                application_type=client.application_type)
         )
         if redirect_uri is None:
-            return ErrorPage(InvalidRequestError(
-                "redirect_uri is missing or not registered for this client.",
-                field="redirect_uri",
-            ))
+            return ErrorPage(UnregisteredRedirectUriError(field="redirect_uri"))
         state = params.get("state") if "state" not in repeated else None
         if state is not None and len(state) > MAX_VALUE:
             state = None

@@ -101,6 +101,14 @@ class UnsupportedResponseTypeError(OAuthError):
     default_message = "Only response_type=code is supported."
 
 
+class UnregisteredRedirectUriError(OAuthError):
+    """Shown on the error page, never redirected (RFC 6749 4.1.2.1 names no code;
+    ``invalid_redirect_uri`` is RFC 7591's, and what oidc-provider shows too)."""
+
+    code = "invalid_redirect_uri"
+    default_message = "redirect_uri is missing or not registered for this client."
+
+
 class LoginRequiredError(OAuthError):
     code = "login_required"
     default_message = "The user must sign in."
