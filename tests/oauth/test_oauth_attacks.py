@@ -288,3 +288,14 @@ async def test_mix_up_defence_every_response_names_the_issuer(world: World) -> N
     assert auth.params["iss"] == "https://jwtauth.test"
     error = await world.provider.authorization.parse(pairs(client_id, prompt="bogus"))
     assert isinstance(error, az.Redirect) and "iss=https%3A%2F%2Fjwtauth.test" in error.url
+
+
+@pytest.mark.parametrize("params", [
+    {"nonce": "n" * 513}, {"scope": " ".join(f"s{i:03}" for i in range(450))},
+    {"state": "s" * 5000}, {"login_hint": "h" * 5000},
+])
+async def test_oversized_parameters_are_refused_not_stored(world: World,
+                                                           params: dict[str, str]) -> None:
+    client_id, _ = await register_web(world)
+    decision = await world.provider.authorization.parse(pairs(client_id, **params))
+    assert isinstance(decision, az.Redirect) and "error=" in decision.url

@@ -44,6 +44,7 @@ from .uris import match_redirect_uri
 PROMPTS = frozenset({"none", "login", "consent"})
 MAX_VALUE = 4096
 MAX_HINT = 16384
+MAX_NONCE = 512  # it is stored with the code, and echoed in ID tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +183,16 @@ class AuthorizationEndpoint:
             if not raw.isdigit() or len(raw) > 9:
                 raise InvalidRequestError("max_age is a number of seconds.")
             max_age = int(raw)
+        nonce = params.get("nonce")
+        if nonce is not None and len(nonce) > MAX_NONCE:
+            raise InvalidRequestError("nonce is too long.")
         resource = params.get("resource")
         if resource is not None and resource not in client.resources:
             raise InvalidTargetError()
         hinted = self._hinted_sub(params.get("id_token_hint"), client.client_id)
         return AuthorizationRequest(
             client=client, redirect_uri=redirect_uri, scope=scope, code_challenge=challenge,
-            state=params.get("state"), nonce=params.get("nonce"), prompt=prompt,
+            state=params.get("state"), nonce=nonce, prompt=prompt,
             max_age=max_age, login_hint=params.get("login_hint"), hinted_sub=hinted,
             resource=resource, canonical=urlencode(sorted(pairs)),
         )

@@ -29,12 +29,15 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 # scope-token = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E (RFC 6749 appendix A.4).
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
+MAX_SCOPE_LENGTH = 2000  # what the store keeps (oauth_codes.scope, oauth_grants.scope)
 
 
 def parse_scope(value: str | None, *, parameter: str = "scope") -> tuple[str, ...]:
     """The scope tokens of a space-delimited value, in order, each once."""
     if value is None or value == "":
         return ()
+    if len(value) > MAX_SCOPE_LENGTH:
+        raise InvalidScopeError("The scope is too long.", field=parameter)
     tokens = value.split(" ")
     if len(tokens) > MAX_SCOPES:
         raise InvalidScopeError("Too many scopes.", field=parameter)
