@@ -97,7 +97,7 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.secure.append(session.ssl is not None)
+        self.secure.append(server.transport.get_extra_info("ssl_object") is not None)
         return "250 2.0.0 OK"
 
 
