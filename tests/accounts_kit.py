@@ -86,3 +86,17 @@ async def audit_rows(db: Database) -> list[dict[str, Any]]:
 async def at_once(n: int, call: Callable[[], Awaitable[T]]) -> list[T | BaseException]:
     """``call()`` n times concurrently; exceptions are returned, not raised."""
     return await asyncio.gather(*(call() for _ in range(n)), return_exceptions=True)
+
+
+async def queued_tokens(db: Database) -> list[str]:
+    """The tokens of the mails still in the outbox, opened with the test KEK (what the
+    mail would carry; test_mail_outbox.py follows real mails)."""
+    from jwtauth.server.sealing import Sealer, SealPurpose
+    from jwtauth.server.store.account_tables import mail_outbox as mo
+
+    sealer = Sealer(KEK, SealPurpose.MAIL_TOKEN)
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            sa.select(mo.c.kind, mo.c.recipient, mo.c.secret_sealed)
+            .where(mo.c.secret_sealed.isnot(None)).order_by(mo.c.id))
+        return [sealer.open(f"{r.kind}:{r.recipient}", r.secret_sealed) for r in rows]

@@ -5,6 +5,7 @@ every message it accepts and can be told to answer 4xx or 5xx first."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -90,7 +91,7 @@ class Inbox:
     refuse: list[str] = field(default_factory=list)  # e.g. ["451 4.3.0 try later"]
     secure: list[bool] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:
             return self.refuse.pop(0)
         parsed = message_from_bytes(envelope.original_content, policy=policy.default)
@@ -137,3 +138,21 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    plain = message.get_body(preferencelist=("plain",))
+    rich = message.get_body(preferencelist=("html",))
+    assert plain is not None and rich is not None
+    return plain.get_content(), rich.get_content()
+
+
+def token_from_mail(message: EmailMessage) -> str:
+    """What a person does: take the token from the link, and check the line alone."""
+    lines = [line.strip() for line in parts(message)[0].splitlines()]
+    links = [line for line in lines if line.startswith("https://")]
+    assert len(links) == 1, lines
+    found = re.search(r"[?&]token=([A-Za-z0-9_-]+)$", links[0])
+    assert found is not None
+    assert found.group(1) in lines  # also alone on a line
+    return found.group(1)

@@ -7,9 +7,7 @@ row when several workers run at once, and the token erased once the mail is out.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -19,14 +17,14 @@ from jwtauth.errors import ConfigError
 from jwtauth.server.mail.message import MailKind
 from jwtauth.server.mail.outbox import DeliveryPolicy, Outbox, deliver_due
 from jwtauth.server.mail.smtp import SmtpMailer, SmtpTarget
-from jwtauth.server.sealing import SealPurpose, Sealer
+from jwtauth.server.sealing import Sealer, SealPurpose
 from jwtauth.server.store import Database
 from jwtauth.server.store.account_tables import mail_outbox
 from jwtauth.server.store.outbox import OutboxStore
 
 from accounts_kit import KEK, Now, add_user, audit_names, auditor_for, open_db
 from conftest import Backend
-from smtp_kit import SMTP_PASSWORD, SMTP_USER, Pki, SmtpServer, make_pki
+from smtp_kit import SMTP_PASSWORD, SMTP_USER, Pki, SmtpServer, make_pki, parts, token_from_mail
 
 ORIGIN = "https://auth.example.test"
 SENDER = "jwtauth <no-reply@example.test>"
@@ -61,24 +59,6 @@ async def rows(db: Database) -> list[dict[str, object]]:
     async with db.connect() as conn:
         result = await conn.execute(mail_outbox.select().order_by(mail_outbox.c.id))
         return [dict(r._mapping) for r in result]
-
-
-def parts(message: EmailMessage) -> tuple[str, str]:
-    plain = message.get_body(preferencelist=("plain",))
-    rich = message.get_body(preferencelist=("html",))
-    assert plain is not None and rich is not None
-    return plain.get_content(), rich.get_content()
-
-
-def token_from_mail(message: EmailMessage) -> str:
-    """What a person does: take the token from the link, and check the line alone."""
-    lines = [line.strip() for line in parts(message)[0].splitlines()]
-    links = [line for line in lines if line.startswith("https://")]
-    assert len(links) == 1, lines
-    found = re.search(r"[?&]token=([A-Za-z0-9_-]+)$", links[0])
-    assert found is not None
-    assert found.group(1) in lines  # also alone on a line
-    return found.group(1)
 
 
 # -- URL forms --------------------------------------------------------------------------
