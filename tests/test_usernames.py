@@ -115,7 +115,7 @@ async def test_upgrade_names_existing_collisions_exits_2_and_changes_nothing(
         assert done.returncode == 0, done.stderr
         async with db.connect() as conn:
             version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version")))
-            assert version.scalar_one() == "0004"
+            assert version.scalar_one() >= "0004"  # past 0004: at head, whatever follows
         with_index = []
         try:
             async with db.begin() as conn:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,17 @@ from joserfc.jwk import KeySet
 from jwtauth import Claims, InvalidToken
 from jwtauth.keys import Keyring, KeyState, SigningKey
 from jwtauth.revocation import RevocationKind, RevocationList
+from jwtauth.server.audit import AuditEventName, Auditor, MemoryAuditSink
 from jwtauth.server.keys import generate_key
 from jwtauth.server.oauth import Collaborators, OAuthConfig, OAuthProvider
 from jwtauth.server.oauth.ports import NewFamily, Rotation, RotationOutcome, UserProfile
-from jwtauth.server.sessions import new_refresh_token
+from jwtauth.server.sessions import hash_refresh_token, new_refresh_token
+from jwtauth.server.sessions.revocation import OneSession, remember_in
+from jwtauth.server.sessions.revocation import Revoker as SessionRevoker
+from jwtauth.server.sessions.rotation import Grace, Invalid, Reused, Rotated, Rotator
 from jwtauth.server.store import Database, create_database
 from jwtauth.server.store.oauth import CodeStore, ConsentStore, GrantStore, OAuthClientStore
-from jwtauth.server.store.sessions import Outcome, SessionStore
+from jwtauth.server.store.sessions import SessionStore
 from jwtauth.server.store.users import UserStore
 
 from conftest import Backend, Clock
@@ -122,42 +126,51 @@ class Users:
 
 
 class Families:
-    """``SessionFamilies`` over the existing ``SessionStore``."""
+    """``SessionFamilies`` over the server's own sessions: ``SessionStore``, the
+    ``Rotator`` that /auth/refresh uses and the one revocation unit of work."""
 
     def __init__(self, store: SessionStore, revocations: RevocationList, db: Database) -> None:
         self.store = store
         self.revocations = revocations
         self.db = db
+        self.auditor = Auditor(MemoryAuditSink(), now=lambda: datetime.now(UTC))
+        self.revoker = SessionRevoker(
+            db, ttl=REVOCATION_TTL, clock=time.time, auditor=self.auditor,
+            listeners=[remember_in(revocations)],
+        )
+        self.rotator = Rotator(store, self.revoker, ttl=7 * 86400, grace=0)
 
     async def create(self, *, user_id: str, client_id: str, refresh: bool,
                      now: datetime) -> NewFamily:
         token = new_refresh_token()
         session_id = await self.store.create(
-            user_id=user_id, token=token, now=now, ttl=7 * 86400, absolute_ttl=30 * 86400,
-            user_agent=f"oauth:{client_id}", client_ip=None,
+            user_id=user_id, token_hash=hash_refresh_token(token), now=now, ttl=7 * 86400,
+            absolute_ttl=30 * 86400, user_agent=f"oauth:{client_id}", client_ip=None,
         )
         return NewFamily(session_id, token if refresh else None, 7 * 86400 if refresh else None)
 
     async def rotate(self, refresh_token: str, *, now: datetime) -> Rotation:
-        result = await self.store.rotate(
-            refresh_token, new_token=new_refresh_token(), now=now, ttl=7 * 86400, grace=0
+        outcome = await self.rotator.rotate(
+            refresh_token, new_refresh_token(), now=now,
+            reuse_audit=self.auditor.event(AuditEventName.REFRESH_TOKEN_REUSED),
         )
-        if result.outcome is Outcome.REUSED:
-            assert result.session_id is not None
-            self._forget([result.session_id])
-        outcome = RotationOutcome(result.outcome.value)
-        return Rotation(outcome, result.session_id, result.user_id, result.token,
-                        7 * 86400 if result.token else None, result.username,
-                        tuple(result.roles or ()))
+        if isinstance(outcome, Rotated | Grace):
+            kind = RotationOutcome.GRACE if isinstance(outcome, Grace) else RotationOutcome.ROTATED
+            return Rotation(kind, outcome.session_id, outcome.user_id, outcome.token,
+                            7 * 86400, outcome.username, tuple(outcome.roles))
+        if isinstance(outcome, Reused):
+            return Rotation(RotationOutcome.REUSED, outcome.session_id, outcome.user_id,
+                            username=outcome.username)
+        assert isinstance(outcome, Invalid)
+        return Rotation(RotationOutcome.INVALID)
 
     async def family_of(self, refresh_token: str) -> str | None:
-        found = await self.store.session_of_token(refresh_token)
+        found = await self.store.session_of_token(hash_refresh_token(refresh_token))
         return found[0] if found else None
 
     async def is_current(self, refresh_token: str, *, now: datetime) -> bool:
         import sqlalchemy as sa
 
-        from jwtauth.server.sessions import hash_refresh_token
         from jwtauth.server.store.tables import refresh_tokens, sessions
 
         query = (
@@ -172,12 +185,13 @@ class Families:
 
     async def revoke(self, session_ids: Sequence[str], *, now: datetime) -> None:
         for session_id in session_ids:
-            await self.store.revoke(session_id, now)
-        self._forget(list(session_ids))
-
-    def _forget(self, session_ids: list[str]) -> None:
-        for session_id in session_ids:
-            self.revocations.add(RevocationKind.SESSION, session_id, time.time() + REVOCATION_TTL)
+            ended = await self.revoker.end(
+                OneSession(session_id), self.auditor.event(AuditEventName.LOGOUT)
+            )
+            if ended is None:  # already revoked: still forget its tokens here
+                self.revocations.add(
+                    RevocationKind.SESSION, session_id, time.time() + REVOCATION_TTL
+                )
 
 
 @dataclass
@@ -227,7 +241,7 @@ async def build_world(db: Database, *, clock: Clock | None = None,
     verifier = TestVerifier(keys, revocations, clock)
     user_store = UserStore(db)
     users = Users(user_store)
-    families = Families(SessionStore(db, revocation_ttl=REVOCATION_TTL), revocations, db)
+    families = Families(SessionStore(db), revocations, db)
     clients, codes = OAuthClientStore(db), CodeStore(db)
     consents, grants = ConsentStore(db), GrantStore(db)
     provider = OAuthProvider(make_config(**config), Collaborators(

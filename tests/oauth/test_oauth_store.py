@@ -178,7 +178,7 @@ async def test_migration_0005_downgrades_and_upgrades(world: World) -> None:
         (command.upgrade if up else command.downgrade)(config, target)
 
     async with world.db.engine.begin() as conn:
-        await conn.run_sync(run, "0003", False)
+        await conn.run_sync(run, "0004", False)
         names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
         assert not [n for n in names if n.startswith("oauth_")]
         await conn.run_sync(run, "head", True)

@@ -41,10 +41,37 @@ class AuditEventName(StrEnum):
     USER_DELETED = "user_deleted"
     USER_REGISTERED = "user_registered"
     KEY_ROTATED = "key_rotated"
+    # Issue 11: mail, one-time tokens, second factors, passkeys, disabled users, throttle.
+    MAIL_SENT = "mail_sent"
+    MAIL_FAILED = "mail_failed"
+    EMAIL_VERIFY_REQUESTED = "email_verify_requested"
+    EMAIL_VERIFIED = "email_verified"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 - an event name
+    PASSWORD_RESET_THROTTLED = "password_reset_throttled"  # noqa: S105 - an event name
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    TOTP_ENROLMENT_STARTED = "totp_enrolment_started"
+    TOTP_ENABLED = "totp_enabled"
+    TOTP_DISABLED = "totp_disabled"
+    TOTP_REPLAY_REFUSED = "totp_replay_refused"
+    MFA_REQUIRED = "mfa_required"
+    MFA_SUCCEEDED = "mfa_succeeded"
+    MFA_FAILED = "mfa_failed"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    PASSKEY_REGISTERED = "passkey_registered"
+    PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_LOGIN_FAILED = "passkey_login_failed"
+    PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"
+    USER_DISABLED = "user_disabled"
+    USER_ENABLED = "user_enabled"
+    ACCOUNT_THROTTLED = "account_throttled"
 
 
 # Events an operator should notice at WARNING; the rest are INFO.
-_WARNINGS = frozenset({AuditEventName.REFRESH_TOKEN_REUSED, AuditEventName.LOGIN_RATE_LIMITED})
+_WARNINGS = frozenset({
+    AuditEventName.REFRESH_TOKEN_REUSED, AuditEventName.LOGIN_RATE_LIMITED,
+    AuditEventName.MAIL_FAILED, AuditEventName.TOTP_REPLAY_REFUSED,
+    AuditEventName.PASSKEY_COUNTER_REGRESSED, AuditEventName.ACCOUNT_THROTTLED,
+})
 
 
 class Client(Protocol):

@@ -41,6 +41,10 @@ users = sa.Table(
     sa.Column("roles", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Issue 11 (store/account_tables.py, migration 0006): email lookups ignore case.
+    sa.Column("email_folded", sa.String(320), nullable=True, index=True),
+    sa.Column("email_verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled_at", UTCDateTime, nullable=True),
 )
 # One account per name without regard to case (migration 0004, jwtauth.server.usernames).
 sa.Index("ux_users_username_folded", sa.func.lower(users.c.username), unique=True)

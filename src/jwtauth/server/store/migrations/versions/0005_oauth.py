@@ -2,7 +2,7 @@
 clients hold, and the back-channel logout outbox (store/oauth_tables.py).
 
 Revision ID: 0005
-Revises: 0003 (re-chained after 0004 at merge)
+Revises: 0004
 """
 
 from typing import Any
