@@ -8,14 +8,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
 from jwtauth.errors import RateLimited
-from jwtauth.server.ratelimit import LoginPolicy, MemoryLoginLimiter
 from jwtauth.server.ratelimit_account import (
     AccountThrottle,
     AccountThrottlePolicy,
-    CombinedLoginLimiter,
 )
 from jwtauth.server.store.throttle import ThrottleStore
 
@@ -91,23 +87,3 @@ async def test_concurrent_failures_all_count(backend: Backend) -> None:
         assert await waits(two, "203.0.113.250") == 30
 
 
-async def test_combined_with_the_per_address_limiter(backend: Backend) -> None:
-    clock = Clock()
-    async with open_db(backend) as db:
-        per_address = MemoryLoginLimiter(
-            LoginPolicy(max_failures=5, backoff_base=1, backoff_max=900,
-                        address_max_failures=100, address_window=300), clock=clock)
-        account_wide = AccountThrottle(ThrottleStore(db), POLICY, clock=clock)
-        limiter = CombinedLoginLimiter(per_address, account_wide)
-        for _ in range(8):  # one address: the per-address back-off reaches 8 s
-            await limiter.failed("192.0.2.1", "alice")
-        with pytest.raises(RateLimited) as caught:
-            await limiter.check("192.0.2.1", "alice")
-        assert caught.value.retry_after == 8
-        for i in range(8):
-            await limiter.failed(f"192.0.2.{i + 10}", "alice")
-        with pytest.raises(RateLimited) as caught:  # the longer of the two waits
-            await limiter.check("192.0.2.1", "alice")
-        assert caught.value.retry_after == 30  # account-wide: 16 failures, the 30 s cap
-        await limiter.succeeded("192.0.2.99", "alice")
-        await limiter.check("192.0.2.99", "alice")  # known now, and no per-address count

@@ -17,11 +17,12 @@ The first failure that engages the delay writes an ``account_throttled`` audit e
 (WARNING), and ``state`` tells the page how many failed sign-ins the account had
 recently, so the user sees it.
 
-It has ``ratelimit.LoginLimiter``'s interface (check / failed / succeeded with the
-address and the account key). Phase 2 composes it with the existing limiter, one
-``CombinedLoginLimiter(existing, account_wide)`` as ``AuthService.limiter``, so that
-``/auth/login``, ``/auth/login/mfa`` (wrong TOTP codes count as login failures) and the
-password step share it. The count lives in the database, which every instance shares;
+Its steps are check / failed / succeeded with the address and the account key. The
+per-address limiter (``ratelimit.py``) now checks and counts in one step before the
+hash (``attempt`` / ``succeeded(attempt)``); wiring this throttle into sign-in must keep
+that property (a burst may not pass the check together), so that ``/auth/login``,
+``/auth/login/mfa`` (wrong TOTP codes count as login failures) and the password step
+share it. The count lives in the database, which every instance shares;
 a Redis twin would save one indexed read per sign-in and is left for when a
 measurement asks for it.
 """
@@ -37,7 +38,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import RateLimited
 from .audit import AuditEventName, Auditor
-from .ratelimit import LoginLimiter
 from .store.throttle import ThrottleStore
 
 if TYPE_CHECKING:
@@ -141,30 +141,3 @@ class AccountThrottle:
             failures_before=now - timedelta(seconds=self.policy.window),
             clients_before=now - timedelta(seconds=self.policy.known_for),
         )
-
-
-class CombinedLoginLimiter:
-    """Several ``LoginLimiter``s as one: every check runs (the longest wait is
-    reported), every failure and success is counted by each."""
-
-    def __init__(self, *limiters: LoginLimiter) -> None:
-        self.limiters = limiters
-
-    async def check(self, address: str, username: str) -> None:
-        longest: RateLimited | None = None
-        for limiter in self.limiters:
-            try:
-                await limiter.check(address, username)
-            except RateLimited as exc:
-                if longest is None or exc.retry_after > longest.retry_after:
-                    longest = exc
-        if longest is not None:
-            raise longest
-
-    async def failed(self, address: str, username: str) -> None:
-        for limiter in self.limiters:
-            await limiter.failed(address, username)
-
-    async def succeeded(self, address: str, username: str) -> None:
-        for limiter in self.limiters:
-            await limiter.succeeded(address, username)
