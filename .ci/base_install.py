@@ -27,6 +27,25 @@ def requirement_name(spec: str) -> str:
     return canonical(match.group(0))
 
 
+def tools_closure(installed: set[str]) -> set[str]:
+    """The test tools and everything they pull in (pytest brings packaging, say): those
+    are in the venv for the tools, not because the base package asked for them."""
+    seen: set[str] = set()
+    todo = [name for name in TEST_TOOLS if name in installed]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in metadata.requires(name) or []:
+            if "extra ==" in spec:
+                continue  # an optional extra of the tool, not installed for it
+            dependency = requirement_name(spec)
+            if dependency in installed:
+                todo.append(dependency)
+    return seen
+
+
 def main() -> int:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {requirement_name(spec) for spec in project["dependencies"]}
@@ -37,7 +56,7 @@ def main() -> int:
     forbidden = extras - base - TEST_TOOLS - {canonical(project["name"])}
     installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
     missing = sorted((base | {canonical(project["name"])}) - set(installed))
-    leaked = sorted(forbidden & set(installed))
+    leaked = sorted(forbidden & (set(installed) - tools_closure(set(installed))))
     size = sum(f.stat().st_size for f in Path(sys.prefix).rglob("*") if f.is_file())
     print(f"library venv {sys.prefix}: {len(installed)} distributions, {size / 2**20:.0f} MiB")
     print("  " + " ".join(f"{name}=={version}" for name, version in sorted(installed.items())))
