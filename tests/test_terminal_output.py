@@ -116,7 +116,8 @@ def test_listings_and_error_messages_escape_what_they_echo(tmp_path: Path) -> No
     assert cli(db, "db", "upgrade").returncode == 0
     with closing(sqlite3.connect(db)) as conn:  # a name no entry point would accept
         conn.execute(
-            "INSERT INTO users VALUES ('u1', ?, NULL, 'x', '[\"user\"]', "
+            "INSERT INTO users (id, username, email, password_hash, roles, created_at, "
+            "updated_at) VALUES ('u1', ?, NULL, 'x', '[\"user\"]', "
             "'2026-01-01 00:00:00', '2026-01-01 00:00:00')", (TERMINAL_ATTACK + "\nfake",),
         )
         conn.commit()
